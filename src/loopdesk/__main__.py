@@ -1,0 +1,3 @@
+from loopdesk.cli.main import app
+
+app()

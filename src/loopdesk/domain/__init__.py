@@ -1,0 +1,1 @@
+"""Plain models and pure functions: no I/O here."""

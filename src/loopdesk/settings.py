@@ -1,0 +1,82 @@
+"""Settings: environment variables prefixed LOOPDESK_, or a `loopdesk.toml`.
+
+Secrets are `SecretStr`, so they never show in a repr, a log line or an error.
+"""
+
+from __future__ import annotations
+
+from functools import cached_property
+from pathlib import Path
+
+from pydantic import Field, SecretStr
+from pydantic_settings import (
+    BaseSettings,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+    TomlConfigSettingsSource,
+)
+
+LOOP_BASE_URL = "https://api.loopreturns.com"
+ORDER_TRACKING_BASE_URL = "https://api.wonderment.com"
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(
+        env_prefix="LOOPDESK_",
+        toml_file="loopdesk.toml",
+        extra="ignore",
+        frozen=True,
+    )
+
+    # Upstream APIs. No token: the built-in sandbox serves both APIs.
+    loop_api_token: SecretStr | None = None
+    loop_base_url: str = LOOP_BASE_URL
+    order_tracking_token: SecretStr | None = None
+    order_tracking_base_url: str = ORDER_TRACKING_BASE_URL
+    loop_webhook_secret: SecretStr = SecretStr("sandbox-secret")
+
+    database_url: str = "sqlite+aiosqlite:///./loopdesk.db"
+    redis_url: str | None = None
+    policy_file: Path | None = None
+    rules_file: Path | None = None
+
+    # Sandbox.
+    sandbox_data: Path | None = None
+    sandbox_latency_ms: int = Field(default=0, ge=0)
+    sandbox_token: SecretStr | None = None
+    sandbox_error_rate: float = Field(default=0.0, ge=0.0, le=1.0)
+    sandbox_rate_limit_per_minute: int = Field(default=300, ge=0)  # 0 = unlimited
+    sandbox_notes_shape: str = Field(default="array", pattern="^(array|object)$")
+    sandbox_seed: int = 1086
+    sandbox_customers: int = Field(default=240, ge=1)
+
+    # Upstream client behaviour.
+    http_connect_timeout_s: float = Field(default=3.0, gt=0)
+    http_read_timeout_s: float = Field(default=10.0, gt=0)
+    http_retry_attempts: int = Field(default=4, ge=1)
+    http_retry_timeout_s: float = Field(default=30.0, gt=0)
+    http_max_retry_after_s: float = Field(default=30.0, ge=0)
+    loop_rate_limit_per_minute: int = Field(default=300, ge=1)
+    upstream_concurrency: int = Field(default=16, ge=1)
+
+    # Customer lookup (the peer's values are the defaults).
+    lookup_max_emails: int = Field(default=5, ge=1)
+    lookup_returns_per_email: int = Field(default=10, ge=1)
+    lookup_returns_days: int = Field(default=365, ge=1)
+    lookup_max_orders: int = Field(default=10, ge=0)
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        return (init_settings, env_settings, TomlConfigSettingsSource(settings_cls))
+
+    @cached_property
+    def uses_sandbox(self) -> bool:
+        """True when no Loop token is configured: both APIs come from the sandbox."""
+        return self.loop_api_token is None or not self.loop_api_token.get_secret_value()
