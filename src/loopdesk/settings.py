@@ -35,6 +35,11 @@ class Settings(BaseSettings):
     order_tracking_base_url: str = ORDER_TRACKING_BASE_URL
     loop_webhook_secret: SecretStr = SecretStr("sandbox-secret")
 
+    log_level: str = Field(default="INFO", pattern="(?i)^(debug|info|warning|error|critical)$")
+
+    # Bearer key for /v1 routes; `serve` makes one up (and prints it) when unset.
+    api_key: SecretStr | None = None
+
     database_url: str = "sqlite+aiosqlite:///./loopdesk.db"
     redis_url: str | None = None
     policy_file: Path | None = None

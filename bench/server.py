@@ -1,0 +1,58 @@
+"""Runs `loopdesk sandbox` in its own process on a free loopback port."""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import httpx
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@contextmanager
+def running_sandbox(data: Path, *, latency_ms: int = 0) -> Iterator[str]:
+    port = free_port()
+    env = {
+        **os.environ,
+        "LOOPDESK_SANDBOX_LATENCY_MS": str(latency_ms),
+        "LOOPDESK_SANDBOX_RATE_LIMIT_PER_MINUTE": "0",
+    }
+    command = [
+        sys.executable,
+        "-m",
+        "loopdesk",
+        "sandbox",
+        "--port",
+        str(port),
+        "--sandbox-data",
+        str(data),
+    ]
+    proc = subprocess.Popen(command, env=env, stderr=subprocess.PIPE)
+    base_url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 20
+        while True:
+            try:
+                if httpx.get(f"{base_url}/_sandbox/health", timeout=1).status_code == 200:
+                    break
+            except httpx.TransportError:
+                pass
+            if proc.poll() is not None or time.monotonic() > deadline:
+                stderr = proc.stderr.read().decode() if proc.stderr else ""
+                raise RuntimeError(f"sandbox did not start: {stderr}")
+            time.sleep(0.1)
+        yield base_url
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)

@@ -1,0 +1,45 @@
+"""What a lookup answers: the contract's `{"returns", "orders", "facts", "meta"}`."""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from loopdesk.domain.models import LoopReturn, Order
+
+
+class LookupIssue(BaseModel):
+    """One upstream request that failed; the others' data is still in the view."""
+
+    model_config = ConfigDict(frozen=True)
+
+    source: Literal["returns", "notes", "orders"]
+    code: str
+    message: str
+    email: str | None = None
+    returnId: str | None = None
+
+
+class LookupMeta(BaseModel):
+    emails: list[str]
+    source: Literal["loop", "sandbox", "store"]
+    fetchedAt: str
+    stale: bool = False
+    asOf: str | None = None
+    errors: list[LookupIssue] = Field(default_factory=list)
+
+
+class CustomerView(BaseModel):
+    returns: list[LoopReturn]
+    orders: list[Order]
+    facts: dict[str, Any] = Field(default_factory=dict)
+    meta: LookupMeta
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "returns": [r.to_json() for r in self.returns],
+            "orders": [o.to_json() for o in self.orders],
+            "facts": self.facts,
+            "meta": self.meta.model_dump(mode="json", exclude_none=True),
+        }

@@ -1,0 +1,324 @@
+"""The one HTTP path to Loop: auth, timeouts, retries, limits, typed errors and logs.
+
+Both clients (Returns REST, Order Tracking GraphQL) are thin wrappers over
+`UpstreamHTTP.request`, so every upstream call gets the same behaviour.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+from dataclasses import dataclass
+from functools import partial
+from typing import Any
+
+import httpx
+import stamina
+import structlog
+from aiolimiter import AsyncLimiter
+
+from loopdesk.domain.upstream_errors import (
+    action_failure_message,
+    upstream_message,
+    validation_errors,
+)
+from loopdesk.errors import (
+    InvalidUpstreamData,
+    LoopAuthError,
+    LoopError,
+    LoopNotFound,
+    LoopRateLimited,
+    LoopRejected,
+    LoopUnavailable,
+    LoopValidationError,
+)
+from loopdesk.loop.limits import shared_limiter, token_fingerprint
+from loopdesk.loop.redact import redact_text
+from loopdesk.loop.retry_policy import (
+    RetryableResponse,
+    is_retryable_status,
+    parse_retry_after,
+    request_never_sent,
+    retry_decision,
+)
+from loopdesk.loop.stats import UpstreamStats
+from loopdesk.settings import Settings
+
+log = structlog.get_logger("loopdesk.loop")
+
+IDEMPOTENT_METHODS = frozenset({"GET", "HEAD", "OPTIONS", "PUT", "DELETE"})
+# Non-JSON error bodies longer than this (proxy HTML pages...) are not a message.
+_MAX_TEXT_BODY = 300
+# Shorter "tokens" (test doubles) would make scrubbing mangle ordinary words.
+_MIN_SCRUBBED_SECRET = 8
+
+
+@dataclass(frozen=True)
+class UpstreamResponse:
+    status: int
+    body: Any  # decoded JSON; None when the body was empty (204...)
+
+
+class InvalidLoopBody(InvalidUpstreamData):
+    """A 2xx body that is not JSON or not the documented shape, with its origin."""
+
+    def __init__(self, message: str, *, status: int, endpoint: str, body: Any = None) -> None:
+        super().__init__(message, details={"upstreamStatus": status, "endpoint": endpoint})
+        self.status = status
+        self.endpoint = endpoint
+        self.body = body
+
+
+class UpstreamHTTP:
+    """One `httpx.AsyncClient` plus the retry, rate and concurrency policy around it."""
+
+    def __init__(
+        self,
+        *,
+        service: str,
+        base_url: str,
+        token: str,
+        auth_header: str,
+        settings: Settings,
+        transport: httpx.AsyncBaseTransport | None = None,
+    ) -> None:
+        self.service = service
+        self.stats = UpstreamStats()
+        self._settings = settings
+        self._fingerprint = token_fingerprint(token)
+        self._secret = token if len(token) >= _MIN_SCRUBBED_SECRET else None
+        # Per client: bounds what one client can have in flight, whatever the callers do.
+        self._semaphore = asyncio.Semaphore(settings.upstream_concurrency)
+        read = settings.http_read_timeout_s
+        self._attempt_deadline = settings.http_connect_timeout_s + 2 * read
+        self._client = httpx.AsyncClient(
+            base_url=base_url,
+            headers={auth_header: token, "Accept": "application/json"},
+            timeout=httpx.Timeout(
+                connect=settings.http_connect_timeout_s, read=read, write=read, pool=read
+            ),
+            transport=transport,
+        )
+
+    def limiter(self) -> AsyncLimiter:
+        """The rate limiter shared by every client using this API key (on this loop)."""
+        return shared_limiter(self._fingerprint, self._settings.loop_rate_limit_per_minute)
+
+    async def aclose(self) -> None:
+        await self._client.aclose()
+
+    async def request(
+        self,
+        method: str,
+        path: str,
+        *,
+        endpoint: str,
+        json_body: Any = None,
+        action: bool = False,
+        idempotent: bool | None = None,
+    ) -> UpstreamResponse:
+        """Send with retries; return a 2xx answer decoded, or raise a typed `LoopError`.
+
+        `path` may carry a pre-encoded query string (sent as is). `action` switches
+        error messages to the peer's `unable to execute action: '...'` wording.
+        `idempotent` defaults from the method; a non-idempotent request is never
+        repeated once it may have reached the upstream.
+        """
+        method = method.upper()
+        if idempotent is None:
+            idempotent = method in IDEMPOTENT_METHODS
+        decide = partial(
+            retry_decision,
+            idempotent=idempotent,
+            max_retry_after=self._settings.http_max_retry_after_s,
+        )
+        attempt_no = 0
+        try:
+            async for attempt in stamina.retry_context(
+                on=decide,
+                attempts=self._settings.http_retry_attempts,
+                timeout=self._settings.http_retry_timeout_s,
+            ):
+                with attempt:
+                    attempt_no += 1
+                    if attempt_no > 1:
+                        self.stats.record_retry(endpoint)
+                    response = await self._attempt(method, path, endpoint, json_body, attempt_no)
+        except RetryableResponse as exc:
+            error = self.status_error(
+                exc.status,
+                exc.body,
+                exc.reason,
+                endpoint=endpoint,
+                action=action,
+                retry_after=exc.retry_after,
+            )
+            self._log_failure(error, attempt_no)
+            raise error from None
+        except httpx.TransportError as exc:
+            error = self._transport_error(
+                exc, endpoint=endpoint, action=action, idempotent=idempotent
+            )
+            self._log_failure(error, attempt_no)
+            raise error from exc
+        return self._decode(response, endpoint=endpoint, action=action, attempts=attempt_no)
+
+    async def _attempt(
+        self, method: str, path: str, endpoint: str, json_body: Any, attempt_no: int
+    ) -> httpx.Response:
+        # Semaphore first: a slot waiting on the rate limit sends as soon as it gets a
+        # token, so the rate actually seen upstream stays within the limit.
+        async with self._semaphore:
+            await self.limiter().acquire()
+            started = time.monotonic()
+            try:
+                # httpx enforces its timeouts per socket operation; an in-process
+                # transport (the sandbox over ASGI) has none, so bound the attempt too.
+                async with asyncio.timeout(self._attempt_deadline):
+                    response = await self._client.request(method, path, json=json_body)
+            except TimeoutError:
+                exc_ = httpx.ReadTimeout(f"{self.service} attempt deadline passed")
+                self._log_attempt(endpoint, method, "timeout", attempt_no, started)
+                raise exc_ from None
+            except httpx.TransportError as exc:
+                self._log_attempt(endpoint, method, _failure_kind(exc), attempt_no, started)
+                raise
+            self._log_attempt(endpoint, method, str(response.status_code), attempt_no, started)
+        if is_retryable_status(response.status_code):
+            raise RetryableResponse(
+                response.status_code,
+                _error_body(response),
+                response.reason_phrase,
+                parse_retry_after(response.headers.get("Retry-After")),
+            )
+        return response
+
+    def _decode(
+        self, response: httpx.Response, *, endpoint: str, action: bool, attempts: int
+    ) -> UpstreamResponse:
+        status = response.status_code
+        if not 200 <= status < 300:
+            error = self.status_error(
+                status,
+                _error_body(response),
+                response.reason_phrase,
+                endpoint=endpoint,
+                action=action,
+            )
+            self._log_failure(error, attempts)
+            raise error
+        if not response.content.strip():
+            return UpstreamResponse(status, None)
+        try:
+            body = json.loads(response.content)
+        except ValueError:
+            error_ = InvalidLoopBody(
+                f"{self.service} sent a response that is not JSON",
+                status=status,
+                endpoint=endpoint,
+                body=response.text[:_MAX_TEXT_BODY],
+            )
+            log.warning("loop.invalid_body", endpoint=endpoint, status=status)
+            raise error_ from None
+        return UpstreamResponse(status, body)
+
+    def status_error(
+        self,
+        status: int,
+        body: Any,
+        reason: str,
+        *,
+        endpoint: str,
+        action: bool = False,
+        retry_after: float | None = None,
+    ) -> LoopError:
+        """The typed error for a non-2xx answer, worded the way the peer words it."""
+        fallback = reason or f"HTTP {status}"
+        if status == 422:
+            errors = validation_errors(body, fallback=fallback)
+            errors = [{"message": self._scrub(e["message"])} for e in errors]
+            return LoopValidationError(
+                errors[0]["message"], errors=errors, status=status, body=body, endpoint=endpoint
+            )
+        text = (action_failure_message if action else upstream_message)(body, fallback=fallback)
+        message = self._scrub(text)
+        if status == 429:
+            return LoopRateLimited(
+                message, retry_after=retry_after, status=status, body=body, endpoint=endpoint
+            )
+        kind: type[LoopError]
+        if status in (401, 403):
+            kind = LoopAuthError
+        elif status == 404:
+            kind = LoopNotFound
+        elif status >= 500:
+            kind = LoopUnavailable
+        else:
+            kind = LoopRejected
+        return kind(message, status=status, body=body, endpoint=endpoint)
+
+    def _transport_error(
+        self, exc: httpx.TransportError, *, endpoint: str, action: bool, idempotent: bool
+    ) -> LoopUnavailable:
+        if isinstance(exc, httpx.TimeoutException):
+            text = f"{self.service} did not answer in time"
+        else:
+            text = f"{self.service} could not be reached"
+        message = action_failure_message(None, fallback=text) if action else text
+        details: dict[str, Any] = {}
+        if not idempotent and not request_never_sent(exc):
+            # A write that may have been applied: callers must not assume it failed.
+            details["outcomeUnknown"] = True
+        return LoopUnavailable(message, endpoint=endpoint, details=details)
+
+    def _scrub(self, text: str) -> str:
+        return text.replace(self._secret, "[redacted]") if self._secret else text
+
+    def _log_attempt(
+        self, endpoint: str, method: str, outcome: str, attempt_no: int, started: float
+    ) -> None:
+        elapsed_ms = (time.monotonic() - started) * 1000
+        self.stats.record(endpoint, outcome, elapsed_ms)
+        server_side = not outcome.isdigit() or int(outcome) >= 500 or outcome == "429"
+        (log.warning if server_side else log.info)(
+            "loop.attempt",
+            service=self.service,
+            endpoint=endpoint,
+            method=method,
+            status=outcome,
+            attempt=attempt_no,
+            elapsed_ms=round(elapsed_ms, 1),
+        )
+
+    def _log_failure(self, error: LoopError, attempts: int) -> None:
+        # 4xx are the caller's business; 5xx, 429 and transport failures are ops'.
+        server_side = error.status is None or error.status >= 500 or error.status == 429
+        (log.warning if server_side else log.info)(
+            "loop.failed",
+            service=self.service,
+            endpoint=error.endpoint,
+            status=error.status,
+            code=error.code,
+            attempts=attempts,
+            message=redact_text(self._scrub(error.message)),
+        )
+
+
+def _error_body(response: httpx.Response) -> Any:
+    """An error body decoded for its message: JSON, else short plain text, else None."""
+    text = response.text.strip()
+    if not text:
+        return None
+    try:
+        return json.loads(text)
+    except ValueError:
+        return text if len(text) <= _MAX_TEXT_BODY and not text.startswith("<") else None
+
+
+def _failure_kind(exc: httpx.TransportError) -> str:
+    if isinstance(exc, httpx.TimeoutException):
+        return "timeout"
+    if isinstance(exc, httpx.ConnectError):
+        return "connect_error"
+    return "transport_error"

@@ -1,0 +1,85 @@
+"""The sandbox as one ASGI app: Loop Returns under /api/..., Order Tracking at /graphql
+and /2022-10/..., control routes under /_sandbox/.
+
+Serve it alone with `uvicorn --factory loopdesk.sandbox.app:create_sandbox_app`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+
+from fastapi import FastAPI
+from starlette.requests import Request
+from starlette.responses import Response
+
+from loopdesk.sandbox import control, loop_orders, loop_returns, tracking_graphql, tracking_rest
+from loopdesk.sandbox.data import load_world
+from loopdesk.sandbox.faults import FaultController
+from loopdesk.sandbox.middleware import SandboxMiddleware
+from loopdesk.sandbox.ratelimit import RollingLimiter
+from loopdesk.sandbox.seed import generate_world
+from loopdesk.sandbox.world import World
+from loopdesk.settings import Settings
+
+Handler = Callable[[Request], Awaitable[Response]]
+
+# `v1` is Loop's legacy alias of the 2026-07 version: both serve the same routes.
+LOOP_PREFIXES = ("/api/v1", "/api/2026-07")
+
+_LOOP_ROUTES: tuple[tuple[str, str, Handler], ...] = (
+    ("GET", "/warehouse/return/{return_id}/notes", loop_returns.list_notes),
+    ("POST", "/warehouse/return/{return_id}/note", loop_returns.add_note),
+    ("POST", "/order/link", loop_orders.order_link),
+    ("POST", "/allowlists", loop_orders.create_allowlist),
+    ("GET", "/allowlists", loop_orders.list_allowlist),
+    ("GET", "/allowlists/{entry_id}", loop_orders.get_allowlist),
+    ("DELETE", "/allowlists/{entry_id}", loop_orders.delete_allowlist),
+)
+_OTHER_ROUTES: tuple[tuple[str, str, Handler], ...] = (
+    ("GET", "/api/v2/returns", loop_returns.list_returns),
+    ("POST", "/graphql", tracking_graphql.graphql_endpoint),
+    ("GET", "/2022-10/shipments/search", tracking_rest.search_shipments),
+    ("GET", "/2022-10/shipments/search/{term:path}", tracking_rest.search_shipments),
+    ("GET", "/_sandbox/health", control.health),
+    ("GET", "/_sandbox/faults", control.list_faults),
+    ("POST", "/_sandbox/faults", control.add_fault),
+    ("DELETE", "/_sandbox/faults", control.clear_faults),
+    ("GET", "/_sandbox/requests", control.request_counts),
+    ("DELETE", "/_sandbox/requests", control.reset_requests),
+)
+
+
+def create_sandbox_app(settings: Settings | None = None, world: World | None = None) -> FastAPI:
+    """A fresh sandbox; `app.state.world` is its data, `app.state.faults` its fault controls."""
+    settings = settings or Settings()
+    if world is None:
+        # A bad data file raises ConfigError here, at start-up, not at the first request.
+        world = (
+            load_world(settings.sandbox_data)
+            if settings.sandbox_data is not None
+            else generate_world(settings.sandbox_seed, settings.sandbox_customers)
+        )
+    app = FastAPI(title="loopdesk sandbox", openapi_url=None, docs_url=None, redoc_url=None)
+    for method, path, handler in _OTHER_ROUTES:
+        app.add_api_route(path, handler, methods=[method], include_in_schema=False)
+    for prefix in LOOP_PREFIXES:
+        for method, path, handler in _LOOP_ROUTES:
+            app.add_api_route(prefix + path, handler, methods=[method], include_in_schema=False)
+    faults = FaultController(
+        latency_ms=settings.sandbox_latency_ms,
+        error_rate=settings.sandbox_error_rate,
+        seed=settings.sandbox_seed,
+    )
+    per_minute = settings.sandbox_rate_limit_per_minute
+    # An empty LOOPDESK_SANDBOX_TOKEN means "no particular token", like an unset one.
+    token = settings.sandbox_token.get_secret_value().strip() if settings.sandbox_token else ""
+    app.add_middleware(
+        SandboxMiddleware,
+        faults=faults,
+        limiter=RollingLimiter(per_minute) if per_minute > 0 else None,
+        token=token or None,
+    )
+    app.state.settings = settings
+    app.state.world = world
+    app.state.faults = faults
+    return app

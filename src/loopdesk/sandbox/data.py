@@ -1,0 +1,165 @@
+"""Loading a World from the contract's sandbox data file.
+
+A bad file must fail at start-up, never at the first request, so every field the
+simulator relies on is checked here and reported as `<path>: <where>: <reason>`.
+Return objects are only checked for what the simulator reads (id, customer,
+timestamps); the rest is served back untouched.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError
+
+from loopdesk.errors import ConfigError
+from loopdesk.sandbox.world import DEFAULT_SHOP, World, laravel, parse_ts, utcnow
+
+
+def _timestamp(value: str) -> str:
+    try:
+        parse_ts(value)
+    except ValueError:
+        raise ValueError("not an ISO-8601 timestamp") from None
+    return value
+
+
+def _return_id(value: Any) -> str | int:
+    # bool is an int to Python, but never a return id.
+    if isinstance(value, str | int) and not isinstance(value, bool):
+        return value
+    raise ValueError("must be a string or an integer")
+
+
+Timestamp = Annotated[str, AfterValidator(_timestamp)]
+ReturnId = Annotated[Any, AfterValidator(_return_id)]
+
+
+class _Model(BaseModel):
+    # Strict: a number where the contract says string is a broken file, not a guess.
+    model_config = ConfigDict(strict=True, extra="ignore")
+
+
+class _Shop(_Model):
+    name: str = DEFAULT_SHOP["name"]
+    domain: str = DEFAULT_SHOP["domain"]
+    currency: str = DEFAULT_SHOP["currency"]
+    return_window_days: int = DEFAULT_SHOP["return_window_days"]
+
+
+class _Return(_Model):
+    id: ReturnId
+    customer: str
+    created_at: Timestamp
+    updated_at: Timestamp
+
+
+class _Note(_Model):
+    id: int
+    content: str
+    created_at: Timestamp
+
+
+class _Shipment(_Model):
+    trackingCode: str
+    status: str
+    carrierDisplayName: str
+    trackingUrl: str | None = None
+    eta: str | None = None
+    deliveredAt: Timestamp | None = None
+
+
+class _Order(_Model):
+    name: str
+    customer_email: str
+    zip: str
+    created_at: Timestamp
+    shipments: list[_Shipment] = Field(default_factory=list)
+
+
+class _AllowlistEntry(_Model):
+    id: int
+    type: Literal["order", "product", "email", "product_tag"]
+    value: str
+    created_at: Timestamp | None = None
+
+
+class _File(_Model):
+    shop: _Shop = Field(default_factory=_Shop)
+    returns: list[_Return]
+    notes: dict[str, list[_Note]] = Field(default_factory=dict)
+    orders: list[_Order] = Field(default_factory=list)
+    allowlist: list[_AllowlistEntry] = Field(default_factory=list)
+
+
+def load_world(path: Path) -> World:
+    """The World a contract data file describes; ConfigError names the path and reason."""
+    try:
+        raw = json.loads(Path(path).read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot read sandbox data: {exc.strerror or exc}") from exc
+    except UnicodeDecodeError as exc:
+        raise ConfigError(f"{path}: sandbox data is not UTF-8 text") from exc
+    except json.JSONDecodeError as exc:
+        raise ConfigError(
+            f"{path}: invalid JSON at line {exc.lineno} column {exc.colno}: {exc.msg}"
+        ) from exc
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{path}: sandbox data must be a JSON object")
+    try:
+        parsed = _File.model_validate(raw)
+    except ValidationError as exc:
+        raise ConfigError(f"{path}: {_describe(exc)}") from exc
+    return _build(path, raw, parsed)
+
+
+def _build(path: Path, raw: dict[str, Any], parsed: _File) -> World:
+    returns: dict[str, dict[str, Any]] = {}
+    for index, (item, checked) in enumerate(zip(raw["returns"], parsed.returns, strict=True)):
+        key = str(checked.id)
+        if key in returns:
+            raise ConfigError(f"{path}: returns[{index}].id: duplicate return id {key!r}")
+        returns[key] = item
+    loaded_at = laravel(utcnow())
+    return World(
+        shop=parsed.shop.model_dump(),
+        returns=returns,
+        # Notes are served in Laravel's format whatever ISO variant the file used.
+        notes={
+            rid: [
+                {"id": n.id, "content": n.content, "created_at": laravel(parse_ts(n.created_at))}
+                for n in notes
+            ]
+            for rid, notes in parsed.notes.items()
+        },
+        orders=[o.model_dump() for o in parsed.orders],
+        allowlist=[
+            {
+                "id": e.id,
+                "type": e.type,
+                "value": e.value,
+                "secondary_value": None,
+                "created_at": laravel(parse_ts(e.created_at)) if e.created_at else loaded_at,
+            }
+            for e in parsed.allowlist
+        ],
+    )
+
+
+def _describe(exc: ValidationError) -> str:
+    """`returns[3].id: field required`, plus how many other problems there are."""
+    errors = exc.errors(include_url=False)
+    first = errors[0]
+    where = ""
+    for part in first["loc"]:
+        where += f"[{part}]" if isinstance(part, int) else (f".{part}" if where else str(part))
+    # Our own validators' messages read better without pydantic's "Value error, " prefix.
+    ctx = first.get("ctx") or {}
+    message = str(ctx["error"]) if first["type"] == "value_error" else str(first["msg"])
+    message = message[:1].lower() + message[1:]
+    text = f"{where}: {message}" if where else message
+    if len(errors) > 1:
+        text += f" (and {len(errors) - 1} more problem{'s' if len(errors) > 2 else ''})"
+    return text

@@ -1,0 +1,299 @@
+"""Seeded return objects, shaped exactly like the `data` items of Loop's GET /api/v2/returns.
+
+Shape rules (reference section 2.1): money is 2-dp strings, line item `price` is
+negative, ids are strings except `exchange_order_id`/`destination_id`, and a return
+without a label says "N/A" in all four label fields. Totals are computed from the line
+items so clients that cross-check them see a consistent world.
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from decimal import Decimal
+from random import Random
+from typing import Any
+
+from loopdesk.sandbox.catalog import (
+    CARRIERS,
+    DESTINATION_IDS,
+    NOTE_TEXTS,
+    OUT_OF_STOCK_RESOLUTIONS,
+    PRODUCTS,
+    RETURN_COMMENTS,
+    RETURN_LABEL_CARRIERS,
+    RETURN_REASONS,
+)
+from loopdesk.sandbox.world import iso, laravel
+
+CENT = Decimal("0.01")
+ZERO = Decimal("0.00")
+NO_LABEL = "N/A"
+
+# How long ago (days) a return in each state was created: open returns are recent,
+# expired ones older than the 28 days a label lives.
+_AGE_DAYS = {"open": (1, 25), "expired": (35, 300)}
+_DEFAULT_AGE_DAYS = (2, 330)
+
+
+@dataclass(frozen=True)
+class ReturnPlan:
+    state: str
+    outcome: str
+    label_status: str
+    customer: str
+    out_of_stock: bool
+    created: datetime
+    updated: datetime
+    label_updated: datetime | None
+
+
+@dataclass(frozen=True)
+class OrderRef:
+    name: str
+    loop_id: str
+    provider_id: str
+
+    @property
+    def number(self) -> str:
+        return self.name.lstrip("#")
+
+
+def money(value: Decimal) -> str:
+    return str(value.quantize(CENT))
+
+
+def digits(rng: Random, count: int) -> str:
+    """A random number with exactly `count` digits (no leading zero)."""
+    return str(rng.randrange(10 ** (count - 1), 10**count))
+
+
+def tracking_code(rng: Random, carrier: str) -> str:
+    """A tracking number in the carrier's usual format."""
+    if carrier == "UPS":
+        alnum = "".join(rng.choice("0123456789ABCDEFGHJKLMNPRSTUVWXYZ") for _ in range(6))
+        return f"1Z{alnum}03{digits(rng, 8)}"
+    if carrier == "USPS":
+        return "9400" + digits(rng, 18)
+    if carrier == "FedEx":
+        return digits(rng, 12)
+    return digits(rng, 10)
+
+
+def tracking_url(carrier: str, code: str) -> str:
+    return CARRIERS[carrier][0] + code
+
+
+def plan_return(
+    rng: Random,
+    now: datetime,
+    *,
+    state: str,
+    outcome: str,
+    label_status: str,
+    customer: str,
+    out_of_stock: bool,
+    created: datetime | None = None,
+) -> ReturnPlan:
+    """Timestamps that fit the state: never in the future, updates after creation."""
+    if created is None:
+        low, high = _AGE_DAYS.get(state, _DEFAULT_AGE_DAYS)
+        created = now - timedelta(days=rng.randint(low, high), seconds=rng.randrange(86_400))
+    created = created.replace(microsecond=0)
+    if state == "expired":
+        updated = created + timedelta(days=28, seconds=rng.randrange(2 * 86_400))
+    else:
+        span = min(now - created, timedelta(days=14))
+        updated = created + span * rng.uniform(0.05, 0.95)
+    updated = updated.replace(microsecond=0)
+    label_updated = None
+    if label_status != NO_LABEL:
+        # A label's last event precedes closing or review; otherwise it is the last change.
+        share = rng.uniform(0.3, 1.0) if state in ("closed", "review") else 1.0
+        label_updated = (created + (updated - created) * share).replace(microsecond=0)
+    return ReturnPlan(
+        state, outcome, label_status, customer, out_of_stock, created, updated, label_updated
+    )
+
+
+def build_notes(rng: Random, plan: ReturnPlan, count: int) -> list[tuple[datetime, str]]:
+    """`count` notes written between the return's creation and its last update."""
+    span = plan.updated - plan.created
+    moments = sorted(plan.created + span * rng.random() for _ in range(count))
+    return [(m.replace(microsecond=0), rng.choice(NOTE_TEXTS)) for m in moments]
+
+
+def _product_id(product: int) -> str:
+    return str(7469735116951 + product * 1_000)
+
+
+def _variant_id(product: int, variant: int) -> str:
+    return str(41845504639127 + product * 100 + variant)
+
+
+def _sku(product: int, variant: int) -> str:
+    return f"{PRODUCTS[product].sku}-{variant + 1:02d}"
+
+
+def _title(product: int, variant: int) -> str:
+    return f"{PRODUCTS[product].title} - {PRODUCTS[product].variants[variant]}"
+
+
+def build_return(
+    rng: Random, *, rid: str, plan: ReturnPlan, order: OrderRef, shop: dict[str, Any]
+) -> dict[str, Any]:
+    exchanging = plan.outcome.startswith("exchange")
+    # A split outcome needs at least one item exchanged and one paid back.
+    split = plan.outcome in ("exchange+refund", "exchange+credit")
+    count = rng.randint(2, 3) if split else rng.choice((1, 1, 1, 2, 3))
+    exchanged = count if plan.outcome == "exchange" else (1 if exchanging else 0)
+    line_items: list[dict[str, Any]] = []
+    exchanges: list[dict[str, Any]] = []
+    for index, product in enumerate(rng.sample(range(len(PRODUCTS)), count)):
+        variants = len(PRODUCTS[product].variants)
+        variant = rng.randrange(variants)
+        price = Decimal(PRODUCTS[product].price)
+        discount = (price * Decimal("0.10")).quantize(CENT) if rng.random() < 0.25 else ZERO
+        tax = ((price - discount) * Decimal("0.08")).quantize(CENT) if rng.random() < 0.5 else ZERO
+        exchange_variant = ""
+        if index < exchanged:
+            # Even exchange: another variant of the same product at the same price.
+            new_variant = (variant + 1 + rng.randrange(variants - 1)) % variants
+            exchange_variant = _variant_id(product, new_variant)
+            out_of_stock = plan.out_of_stock and index == 0
+            exchanges.append(
+                {
+                    "exchange_id": digits(rng, 8),
+                    "exchange_order_id": int(digits(rng, 13)),
+                    "exchange_order_name": f"EXC-{order.number}-{index + 1}",
+                    "product_id": _product_id(product),
+                    "variant_id": exchange_variant,
+                    "sku": _sku(product, new_variant),
+                    "type": "exchange",
+                    "title": _title(product, new_variant),
+                    "price": money(price),
+                    "discount": money(discount),
+                    "tax": money(tax),
+                    "total": money(price - discount + tax),
+                    "out_of_stock": out_of_stock,
+                    "out_of_stock_resolution": (
+                        rng.choice(OUT_OF_STOCK_RESOLUTIONS) if out_of_stock else None
+                    ),
+                }
+            )
+        parent_reason, reason = rng.choice(RETURN_REASONS)
+        line_items.append(
+            {
+                "line_item_id": digits(rng, 9),
+                "provider_line_item_id": digits(rng, 14),
+                "product_id": _product_id(product),
+                "variant_id": _variant_id(product, variant),
+                "sku": _sku(product, variant),
+                "title": _title(product, variant),
+                "price": money(-price),
+                "discount": money(discount),
+                "tax": money(tax),
+                "refund": money(price - discount + tax),
+                "returned_at": laravel(plan.created),
+                "exchange_variant": exchange_variant,
+                "return_reason": reason,
+                "parent_return_reason": parent_reason,
+                "return_comment": rng.choice(RETURN_COMMENTS) if rng.random() < 0.2 else "",
+                "barcode": "N/A",
+                "outcome": "default",
+            }
+        )
+    totals = _totals(rng, plan.outcome, line_items, exchanges)
+    label = _label(rng, plan)
+    # Key order follows Loop's own bodies, for anyone diffing against a fixture.
+    return {
+        "id": rid,
+        "state": plan.state,
+        "created_at": iso(plan.created),
+        "updated_at": iso(plan.updated),
+        "edited_at": None,
+        "total": totals.pop("total"),
+        "order_id": order.loop_id,
+        "order_name": order.name,
+        "provider_order_id": order.provider_id,
+        "order_number": order.number,
+        "outcome": plan.outcome,
+        "customer": plan.customer,
+        "multi_currency": False,
+        "currency": shop.get("currency", "USD"),
+        **totals,
+        "line_items": line_items,
+        "exchanges": exchanges,
+        "carrier": label["carrier"],
+        "tracking_number": label["tracking_number"],
+        "label_status": label["label_status"],
+        "status_page_url": _status_page(shop, rid),
+        "label_updated_at": label["label_updated_at"],
+        "destination_id": rng.choice(DESTINATION_IDS),
+        "return_method": None,
+    }
+
+
+def _totals(
+    rng: Random, outcome: str, line_items: list[dict[str, Any]], exchanges: list[dict[str, Any]]
+) -> dict[str, Any]:
+    """Every money field, derived from the items so the sums always agree."""
+
+    def total(rows: list[dict[str, Any]], key: str) -> Decimal:
+        return sum((abs(Decimal(r[key])) for r in rows), ZERO)
+
+    returned = total(line_items, "price") - total(line_items, "discount")
+    returned += total(line_items, "tax")
+    exchanged = total(exchanges, "total")
+    # Exchanges are paid for with return credit; what is left goes back per the outcome.
+    left = returned - exchanged
+    paid_back = outcome.rsplit("+", 1)[-1]
+    # Some shops charge a handling fee on money paid back, never on credit.
+    charged = paid_back in ("refund", "gift_card") and left > 20 and rng.random() < 0.5
+    fee = Decimal("5.00") if charged else ZERO
+    refund = left - fee if paid_back == "refund" else ZERO
+    gift_card = left - fee if paid_back == "gift_card" else ZERO
+    credit = left if paid_back in ("credit", "store_credit") else ZERO
+    return {
+        "total": money(refund + gift_card + credit),
+        "return_product_total": money(total(line_items, "price")),
+        "return_discount_total": money(total(line_items, "discount")),
+        "return_tax_total": money(total(line_items, "tax")),
+        "return_total": money(returned),
+        "return_credit_total": money(exchanged + credit),
+        "exchange_product_total": money(total(exchanges, "price")),
+        "exchange_discount_total": money(total(exchanges, "discount")),
+        "exchange_tax_total": money(total(exchanges, "tax")),
+        "exchange_total": money(exchanged),
+        "exchange_credit_total": money(exchanged),
+        "gift_card": money(gift_card),
+        "gift_card_order_name": None,
+        "gift_card_order_id": None,
+        "handling_fee": money(fee),
+        "refund": money(refund),
+        "upsell": money(ZERO),
+    }
+
+
+def _label(rng: Random, plan: ReturnPlan) -> dict[str, str]:
+    if plan.label_updated is None:
+        return {
+            "carrier": NO_LABEL,
+            "tracking_number": NO_LABEL,
+            "label_status": NO_LABEL,
+            "label_updated_at": NO_LABEL,
+        }
+    carrier = rng.choice(RETURN_LABEL_CARRIERS)
+    return {
+        "carrier": carrier,
+        "tracking_number": tracking_code(rng, carrier),
+        "label_status": plan.label_status,
+        "label_updated_at": iso(plan.label_updated),
+    }
+
+
+def _status_page(shop: dict[str, Any], rid: str) -> str:
+    domain = shop.get("domain", "company.loopreturns.com")
+    token = uuid.uuid5(uuid.NAMESPACE_URL, f"https://{domain}/return/{rid}")
+    return f"https://{domain}/#/return/{token}"

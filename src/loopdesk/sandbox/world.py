@@ -1,0 +1,116 @@
+"""The sandbox's in-memory state: one shop, its returns, notes, orders and allowlist.
+
+Returns are kept as the raw dicts Loop would send, so whatever a data file holds is
+served back byte-for-byte in spirit; only the few fields the simulator filters on are
+ever read.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+DEFAULT_SHOP: dict[str, Any] = {
+    "name": "Company Store",
+    "domain": "company.loopreturns.com",
+    "currency": "USD",
+    "return_window_days": 30,
+}
+
+ALLOWLIST_TYPES = ("order", "product", "email", "product_tag")
+
+# First ids handed out when the data holds none; shaped like the ids in Loop's fixtures.
+FIRST_NOTE_ID = 2825000
+FIRST_ALLOWLIST_ID = 3022800
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+def parse_ts(value: str) -> datetime:
+    """Any ISO-8601 or Laravel `YYYY-MM-DD HH:MM:SS` timestamp, as an aware UTC datetime."""
+    parsed = datetime.fromisoformat(value)
+    if parsed.tzinfo is None:
+        return parsed.replace(tzinfo=UTC)
+    return parsed.astimezone(UTC)
+
+
+def iso(moment: datetime) -> str:
+    """Loop's list timestamps: `2022-11-02T00:13:08+00:00`."""
+    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S+00:00")
+
+
+def laravel(moment: datetime) -> str:
+    """Laravel's database timestamps (notes, line items): `2022-11-02 00:13:08`."""
+    return moment.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S")
+
+
+@dataclass
+class World:
+    shop: dict[str, Any] = field(default_factory=lambda: dict(DEFAULT_SHOP))
+    returns: dict[str, dict[str, Any]] = field(default_factory=dict)
+    notes: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
+    orders: list[dict[str, Any]] = field(default_factory=list)
+    allowlist: list[dict[str, Any]] = field(default_factory=list)
+    # Each person's addresses, primary first (seeded worlds only; files do not carry it).
+    customers: list[list[str]] = field(default_factory=list)
+    next_note_id: int = FIRST_NOTE_ID
+    next_allowlist_id: int = FIRST_ALLOWLIST_ID
+
+    def __post_init__(self) -> None:
+        # New ids must never collide with ids the data already holds.
+        note_ids = [n["id"] for notes in self.notes.values() for n in notes]
+        self.next_note_id = max([self.next_note_id, *(i + 1 for i in note_ids)])
+        entry_ids = [e["id"] for e in self.allowlist]
+        self.next_allowlist_id = max([self.next_allowlist_id, *(i + 1 for i in entry_ids)])
+
+    @property
+    def domain(self) -> str:
+        return str(self.shop.get("domain") or DEFAULT_SHOP["domain"])
+
+    def get_return(self, return_id: str) -> dict[str, Any] | None:
+        return self.returns.get(return_id)
+
+    def add_note(
+        self, return_id: str, content: str, *, at: datetime | None = None
+    ) -> dict[str, Any]:
+        note = {"id": self.next_note_id, "content": content, "created_at": laravel(at or utcnow())}
+        self.next_note_id += 1
+        self.notes.setdefault(return_id, []).append(note)
+        return note
+
+    def add_allowlist(
+        self, type_: str, value: str, *, at: datetime | None = None
+    ) -> dict[str, Any]:
+        entry = {
+            "id": self.next_allowlist_id,
+            "type": type_,
+            "value": value,
+            # Loop accepts `secondary_value` but does not use it; it always answers null.
+            "secondary_value": None,
+            "created_at": laravel(at or utcnow()),
+        }
+        self.next_allowlist_id += 1
+        self.allowlist.append(entry)
+        return entry
+
+    def get_allowlist(self, entry_id: int) -> dict[str, Any] | None:
+        return next((e for e in self.allowlist if e["id"] == entry_id), None)
+
+    def delete_allowlist(self, entry_id: int) -> bool:
+        entry = self.get_allowlist(entry_id)
+        if entry is None:
+            return False
+        self.allowlist.remove(entry)
+        return True
+
+    def find_order(self, name: str) -> dict[str, Any] | None:
+        return next((o for o in self.orders if o["name"] == name), None)
+
+    def orders_for_emails(self, emails: list[str]) -> list[dict[str, Any]]:
+        """Orders placed with any of `emails` (case-insensitive), newest first."""
+        wanted = {e.strip().casefold() for e in emails}
+        found = [o for o in self.orders if o["customer_email"].strip().casefold() in wanted]
+        return sorted(found, key=lambda o: parse_ts(o["created_at"]), reverse=True)
