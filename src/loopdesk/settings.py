@@ -40,6 +40,9 @@ class Settings(BaseSettings):
     # Bearer key for /v1 routes; `serve` makes one up (and prints it) when unset.
     api_key: SecretStr | None = None
 
+    max_body_bytes: int = Field(default=1_048_576, ge=1024)
+    lookup_ttl_s: float = Field(default=60.0, ge=0)
+
     database_url: str = "sqlite+aiosqlite:///./loopdesk.db"
     redis_url: str | None = None
     policy_file: Path | None = None

@@ -59,6 +59,7 @@ class _Gather:
     emails: list[str]
     since: datetime
     returns: dict[str, LoopReturn] = field(default_factory=dict)
+    raw: dict[str, Any] = field(default_factory=dict)
     notes: dict[str, list[Note]] = field(default_factory=dict)
     orders: list[Order] = field(default_factory=list)
     issues: list[LookupIssue] = field(default_factory=list)
@@ -72,7 +73,10 @@ async def lookup_customer(
     *,
     source: Literal["loop", "sandbox"] = "loop",
     now: datetime | None = None,
+    raw_sink: dict[str, Any] | None = None,
 ) -> CustomerView:
+    """Fetch a customer's view from Loop. `raw_sink`, when given, receives each kept
+    return's raw upstream object by id (what the store keeps beside the view)."""
     options = options or LookupOptions()
     now = now or datetime.now(UTC)
     addresses = profile_emails(emails, limit=options.max_emails)
@@ -89,6 +93,8 @@ async def lookup_customer(
         key=lambda r: (r.updated, r.id),
         reverse=True,
     )
+    if raw_sink is not None:
+        raw_sink.update(state.raw)
     stamp = now.isoformat()
     meta = LookupMeta(
         emails=addresses, source=source, fetchedAt=stamp, asOf=stamp, errors=state.issues
@@ -113,7 +119,7 @@ async def _fetch_returns(
         return
     for problem in result.problems:
         state.issues.append(_issue("returns", problem, email=email))
-    for item in result.items:
+    for item, raw in zip(result.items, result.sources, strict=True):
         if item.updated < state.since:
             continue
         known = state.returns.get(item.id)
@@ -121,6 +127,7 @@ async def _fetch_returns(
             tasks.create_task(_fetch_notes(state, client, item.id))
         if known is None or item.updated > known.updated:
             state.returns[item.id] = item
+            state.raw[item.id] = raw
 
 
 async def _fetch_notes(state: _Gather, client: ReturnsSource, return_id: str) -> None:

@@ -48,6 +48,8 @@ class Normalized(Generic[T]):
 
     items: list[T]
     problems: list[InvalidUpstreamData] = field(default_factory=list)
+    # The raw upstream record of each item, in the same order (kept for the store).
+    sources: list[Any] = field(default_factory=list)
 
 
 # --- returns -------------------------------------------------------------------------
@@ -82,15 +84,17 @@ def normalize_returns(body: Any, emails: Iterable[str] | None = None) -> Normali
     wanted = None if emails is None else {e.strip().lower() for e in emails}
     items: list[LoopReturn] = []
     problems: list[InvalidUpstreamData] = []
+    sources: list[Any] = []
     for index, raw in enumerate(return_objects(body)):
         if wanted is not None and not _customer_matches(raw, wanted):
             continue
         try:
             items.append(normalize_return(raw))
+            sources.append(raw)
         except InvalidUpstreamData as exc:
             exc.details.setdefault("index", index)
             problems.append(exc)
-    return Normalized(items, problems)
+    return Normalized(items, problems, sources)
 
 
 def _customer_matches(raw: Any, wanted: set[str]) -> bool:

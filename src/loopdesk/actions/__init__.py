@@ -1,0 +1,1 @@
+"""Actions agents take (return links, allowlist, notes, return state), each audited."""

@@ -1,0 +1,70 @@
+"""Prometheus metrics: one registry per app, so tests and workers never collide."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import TYPE_CHECKING
+
+from prometheus_client import CollectorRegistry, Counter, Histogram
+from prometheus_client.core import CounterMetricFamily
+from prometheus_client.registry import Collector
+
+if TYPE_CHECKING:
+    from loopdesk.runtime import Upstream
+
+
+class UpstreamCollector(Collector):
+    """Reads the Loop clients' own counters at scrape time (every attempt counted)."""
+
+    def __init__(self, upstream: Upstream) -> None:
+        self._upstream = upstream
+
+    def collect(self) -> Iterator[CounterMetricFamily]:
+        family = CounterMetricFamily(
+            "loopdesk_upstream_calls",
+            "Upstream attempts by endpoint and status",
+            labels=["endpoint", "status"],
+        )
+        clients = [self._upstream.returns, self._upstream.tracking]
+        for client in clients:
+            if client is None:
+                continue
+            for (endpoint, outcome), count in client.stats.calls.items():
+                family.add_metric([endpoint, outcome], count)
+        yield family
+
+
+class Metrics:
+    def __init__(self, upstream: Upstream) -> None:
+        self.registry = CollectorRegistry()
+        self.requests = Counter(
+            "loopdesk_http_requests",
+            "HTTP requests served",
+            ["method", "route", "status"],
+            registry=self.registry,
+        )
+        self.latency = Histogram(
+            "loopdesk_http_request_seconds",
+            "HTTP request latency",
+            ["route"],
+            registry=self.registry,
+        )
+        self.lookups = Counter(
+            "loopdesk_lookups",
+            "Customer lookups by where they were served from",
+            ["source"],
+            registry=self.registry,
+        )
+        self.webhooks = Counter(
+            "loopdesk_webhook_events",
+            "Loop webhook events by result",
+            ["result"],
+            registry=self.registry,
+        )
+        self.actions = Counter(
+            "loopdesk_actions",
+            "Actions by name and outcome",
+            ["action", "ok"],
+            registry=self.registry,
+        )
+        self.registry.register(UpstreamCollector(upstream))
