@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from pathlib import Path
 
 import httpx
 import pytest
@@ -12,8 +13,13 @@ KEY = "test-api-key-0123456789"
 
 
 @pytest.fixture
-async def client() -> AsyncIterator[httpx.AsyncClient]:
-    app = create_app(Settings(api_key=KEY, sandbox_rate_limit_per_minute=0))
+async def client(tmp_path: Path) -> AsyncIterator[httpx.AsyncClient]:
+    settings = Settings(
+        api_key=KEY,
+        sandbox_rate_limit_per_minute=0,
+        database_url=f"sqlite+aiosqlite:///{tmp_path}/api.db",
+    )
+    app = create_app(settings)
     async with (
         app.router.lifespan_context(app),
         httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://t") as c,

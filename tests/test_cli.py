@@ -125,3 +125,24 @@ def test_allowlist_add() -> None:
     assert isinstance(body["id"], str) and body["id"]
     bad = runner.invoke(app, ["allowlist", "add", "colour", "blue"])
     assert bad.exit_code == 2 and bad.stdout == ""
+
+
+def test_keys_create_prints_the_key_alone_and_revoke() -> None:
+    created = runner.invoke(app, ["keys", "create", "console"])
+    assert created.exit_code == 0, created.stderr
+    key = created.stdout.strip()
+    assert key.startswith("ld_") and created.stdout == key + "\n"
+    duplicate = runner.invoke(app, ["keys", "create", "console"])
+    assert duplicate.exit_code != 0 and duplicate.stdout == ""
+    assert runner.invoke(app, ["keys", "revoke", "console"]).exit_code == 0
+    missing = runner.invoke(app, ["keys", "revoke", "console"])
+    assert missing.exit_code != 0 and "no active API key" in missing.stderr
+    assert Path("loopdesk.db").is_file()
+    assert key.encode() not in Path("loopdesk.db").read_bytes()
+
+
+def test_db_upgrade_and_webhooks_replay() -> None:
+    assert runner.invoke(app, ["db", "upgrade"]).exit_code == 0
+    replay = runner.invoke(app, ["webhooks", "replay"])
+    assert replay.exit_code == 0, replay.stderr
+    assert json.loads(replay.stdout) == {}

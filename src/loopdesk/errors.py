@@ -31,6 +31,11 @@ class InvalidInput(LoopdeskError):
     http_status = 422
 
 
+class Unauthorized(LoopdeskError):
+    code = "unauthorized"
+    http_status = 401
+
+
 class NotFound(LoopdeskError):
     code = "not_found"
     http_status = 404

@@ -1,36 +1,89 @@
-"""The HTTP service: health, OpenAPI, and the customer lookup.
-
-Surfaces stay thin: parse, call `customers` through the process's `Upstream`, render.
-"""
+"""The HTTP service. Surfaces stay thin: parse, call a service, render."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 import structlog
-from fastapi import Depends, FastAPI, Query, Request
+from fastapi import Depends, FastAPI, Header, Query, Request, Response
+from fastapi.responses import JSONResponse, PlainTextResponse
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from pydantic import BaseModel, Field
 
 from loopdesk import __version__
-from loopdesk.api.auth import new_api_key, require_api_key
-from loopdesk.api.errors import install_error_handlers
+from loopdesk import store as db
+from loopdesk.actions.outcome import ActionOutcome
+from loopdesk.actions.run import ActionRunner
+from loopdesk.api.auth import require_api_key
+from loopdesk.api.errors import error_response, install_error_handlers
+from loopdesk.api.limits import BodySizeLimit
+from loopdesk.api.metrics import Metrics
+from loopdesk.customers.service import CustomerService
+from loopdesk.customers.webhooks import ingest
 from loopdesk.runtime import SANDBOX_NOTICE, Upstream
 from loopdesk.settings import Settings
 
 log = structlog.get_logger(__name__)
 
+KeyName = Annotated[str, Depends(require_api_key)]
+IdempotencyKey = Annotated[str | None, Header(alias="Idempotency-Key", max_length=200)]
 
-def create_app(settings: Settings | None = None, *, upstream: Upstream | None = None) -> FastAPI:
+
+class ReturnLinkIn(BaseModel):
+    orderName: str = Field(min_length=1, max_length=200)
+    zip: str = Field(min_length=1, max_length=320, description="ZIP, email or phone")
+
+
+class AllowlistIn(BaseModel):
+    type: Literal["order", "product", "email", "product_tag"]
+    value: str = Field(min_length=1, max_length=500)
+
+
+class NoteIn(BaseModel):
+    content: str = Field(min_length=1, max_length=255)
+
+
+class CustomerIn(BaseModel):
+    """A Gladly-style customer profile (only the addresses matter to a lookup)."""
+
+    emails: list[str] = Field(default_factory=list)
+    emailAddresses: list[str] = Field(default_factory=list)
+    primaryEmailAddress: str | None = None
+
+
+def create_app(
+    settings: Settings | None = None,
+    *,
+    upstream: Upstream | None = None,
+    store: db.Store | None = None,
+) -> FastAPI:
     settings = settings or Settings()
     upstream = upstream or Upstream.from_settings(settings)
 
     @asynccontextmanager
-    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        opened = store or await db.Store.open(settings.database_url, migrate=True)
+        app.state.store = opened
+        app.state.customers = CustomerService(
+            opened,
+            upstream.returns,
+            upstream.tracking,
+            settings,
+            source="sandbox" if upstream.sandbox is not None else "loop",
+        )
+        app.state.actions = ActionRunner(opened, upstream.returns)
         if upstream.sandbox is not None:
             log.warning("sandbox.in_use", notice=SANDBOX_NOTICE)
-        yield
-        await upstream.aclose()
+        try:
+            yield
+        finally:
+            await app.state.customers.aclose()
+            await upstream.aclose()
+            if store is None:
+                await opened.close()
 
     app = FastAPI(
         title="loopdesk",
@@ -38,29 +91,167 @@ def create_app(settings: Settings | None = None, *, upstream: Upstream | None = 
         summary="Loop Returns and Loop Order Tracking for customer support.",
         lifespan=lifespan,
     )
+    app.state.settings = settings
     app.state.upstream = upstream
-    app.state.api_key = settings.api_key.get_secret_value() if settings.api_key else new_api_key()
+    app.state.env_api_key = settings.api_key.get_secret_value() if settings.api_key else None
+    app.state.metrics = metrics = Metrics(upstream)
     install_error_handlers(app)
+    app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
+
+    @app.middleware("http")
+    async def count(
+        request: Request, call_next: Callable[[Request], Awaitable[Response]]
+    ) -> Response:
+        started = time.perf_counter()
+        response = await call_next(request)
+        route = getattr(request.scope.get("route"), "path", "unmatched")
+        metrics.requests.labels(request.method, route, str(response.status_code)).inc()
+        metrics.latency.labels(route).observe(time.perf_counter() - started)
+        return response
+
     if upstream.sandbox is not None:
         # The same sandbox the clients use in-process, also reachable over HTTP.
         app.mount("/sandbox", upstream.sandbox)
+
+    # --- operations ------------------------------------------------------------
 
     @app.get("/healthz", tags=["operations"])
     async def healthz() -> dict[str, str]:
         return {"status": "ok"}
 
-    @app.get(
-        "/v1/customers/lookup",
-        tags=["customers"],
-        dependencies=[Depends(require_api_key)],
-        summary="One customer's returns and orders",
-    )
-    async def customer_lookup(
-        request: Request,
-        email: Annotated[list[str], Query(min_length=1, description="Profile addresses")],
-    ) -> dict[str, Any]:
-        view = await request.app.state.upstream.lookup(email)
+    @app.get("/readyz", tags=["operations"], responses={503: {"description": "not ready"}})
+    async def readyz(request: Request) -> JSONResponse:
+        if await request.app.state.store.ping():
+            return JSONResponse({"status": "ready"})
+        return error_response(503, "not_ready", "database unreachable")
+
+    @app.get("/metrics", tags=["operations"], response_class=PlainTextResponse)
+    async def prometheus() -> Response:
+        return Response(generate_latest(metrics.registry), media_type=CONTENT_TYPE_LATEST)
+
+    # --- customers -------------------------------------------------------------
+
+    async def _lookup(request: Request, emails: list[str]) -> dict[str, Any]:
+        fresh = "no-cache" in request.headers.get("cache-control", "").lower()
+        view = await request.app.state.customers.lookup(emails, fresh=fresh)
+        metrics.lookups.labels("stale" if view.meta.stale else view.meta.source).inc()
         result: dict[str, Any] = view.to_json()
         return result
+
+    @app.get("/v1/customers/lookup", tags=["customers"], summary="A customer's returns and orders")
+    async def customer_lookup(
+        request: Request,
+        _key: KeyName,
+        email: Annotated[list[str], Query(min_length=1, description="Profile addresses")],
+    ) -> dict[str, Any]:
+        return await _lookup(request, email)
+
+    @app.post("/v1/customers/lookup", tags=["customers"], summary="Lookup by customer profile")
+    async def customer_lookup_profile(
+        request: Request, _key: KeyName, customer: CustomerIn
+    ) -> dict[str, Any]:
+        emails = [customer.primaryEmailAddress or "", *customer.emailAddresses, *customer.emails]
+        return await _lookup(request, emails)
+
+    # --- webhooks --------------------------------------------------------------
+
+    @app.post("/webhooks/loop", tags=["webhooks"], summary="Loop webhook receiver")
+    async def loop_webhook(
+        request: Request,
+        x_loop_signature: Annotated[str | None, Header()] = None,
+    ) -> dict[str, Any]:
+        body = await request.body()
+        secret = settings.loop_webhook_secret.get_secret_value()
+        result = await ingest(request.app.state.store, body, x_loop_signature, secret)
+        metrics.webhooks.labels(result.result).inc()
+        return {"received": True, "eventId": result.event_id, "result": result.result}
+
+    # --- actions ---------------------------------------------------------------
+
+    def _answer(action: str, outcome: ActionOutcome) -> JSONResponse:
+        metrics.actions.labels(action, str(outcome.ok).lower()).inc()
+        return JSONResponse(outcome.body, status_code=outcome.status)
+
+    @app.post("/v1/actions/return-link", tags=["actions"])
+    async def return_link(
+        request: Request, key: KeyName, body: ReturnLinkIn, idem: IdempotencyKey = None
+    ) -> JSONResponse:
+        runner: ActionRunner = request.app.state.actions
+        outcome = await runner.return_link(
+            body.orderName, body.zip, key_name=key, idempotency_key=idem
+        )
+        return _answer("return-link", outcome)
+
+    @app.post("/v1/actions/allowlist", tags=["actions"])
+    async def allowlist_add(
+        request: Request, key: KeyName, body: AllowlistIn, idem: IdempotencyKey = None
+    ) -> JSONResponse:
+        runner: ActionRunner = request.app.state.actions
+        outcome = await runner.allowlist_add(
+            body.type, body.value, key_name=key, idempotency_key=idem
+        )
+        return _answer("allowlist.add", outcome)
+
+    @app.delete("/v1/actions/allowlist/{entry_id}", tags=["actions"])
+    async def allowlist_delete(
+        request: Request, key: KeyName, entry_id: str, idem: IdempotencyKey = None
+    ) -> JSONResponse:
+        runner: ActionRunner = request.app.state.actions
+        outcome = await runner.allowlist_delete(entry_id, key_name=key, idempotency_key=idem)
+        return _answer("allowlist.delete", outcome)
+
+    @app.post("/v1/returns/{return_id}/notes", tags=["actions"])
+    async def add_note(
+        request: Request,
+        key: KeyName,
+        return_id: str,
+        body: NoteIn,
+        idem: IdempotencyKey = None,
+    ) -> JSONResponse:
+        runner: ActionRunner = request.app.state.actions
+        outcome = await runner.add_note(return_id, body.content, key_name=key, idempotency_key=idem)
+        return _answer("note.add", outcome)
+
+    @app.post("/v1/returns/{return_id}/{action}", tags=["actions"])
+    async def return_action(
+        request: Request,
+        key: KeyName,
+        return_id: str,
+        action: Literal["process", "close", "cancel", "flag"],
+        idem: IdempotencyKey = None,
+    ) -> JSONResponse:
+        runner: ActionRunner = request.app.state.actions
+        outcome = await runner.return_action(return_id, action, key_name=key, idempotency_key=idem)
+        return _answer(f"return.{action}", outcome)
+
+    @app.get("/v1/audit", tags=["audit"])
+    async def audit(
+        request: Request,
+        _key: KeyName,
+        action: str | None = None,
+        key: str | None = None,
+        limit: Annotated[int, Query(ge=1, le=500)] = 50,
+        before: Annotated[
+            int | None, Query(ge=1, description="Page: items older than this id")
+        ] = None,
+    ) -> dict[str, Any]:
+        async with request.app.state.store.session() as session:
+            rows = await db.list_audit(
+                session, action=action, key_name=key, limit=limit, before_id=before
+            )
+        items = [
+            {
+                "id": row.id,
+                "action": row.action,
+                "at": row.at.isoformat(),
+                "key": row.key_name,
+                "inputs": row.inputs,
+                "result": row.result,
+                "ok": row.ok,
+            }
+            for row in rows
+        ]
+        next_before = rows[-1].id if len(rows) == limit else None
+        return {"items": items, "nextBefore": next_before}
 
     return app

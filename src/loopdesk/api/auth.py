@@ -1,29 +1,35 @@
-"""Bearer keys for the /v1 routes, compared in constant time."""
+"""Bearer API keys for the /v1 routes: stored hashed, compared in constant time.
+
+`LOOPDESK_API_KEY`, when set, is accepted too (named `env`), for deployments that
+inject one key from a secret manager.
+"""
 
 from __future__ import annotations
 
 import hmac
-import secrets
 
 from fastapi import Request
 
-from loopdesk.errors import LoopdeskError
+from loopdesk import store as db
+from loopdesk.errors import Unauthorized
+
+ENV_KEY_NAME = "env"
 
 
-class Unauthorized(LoopdeskError):
-    code = "unauthorized"
-    http_status = 401
-
-
-def new_api_key() -> str:
-    return f"ld_{secrets.token_urlsafe(32)}"
-
-
-def require_api_key(request: Request) -> None:
-    expected: str = request.app.state.api_key
+async def require_api_key(request: Request) -> str:
+    """The calling key's name; 401 without a valid key."""
     header = request.headers.get("authorization", "")
     scheme, _, presented = header.partition(" ")
-    if scheme.lower() != "bearer" or not presented.strip():
+    presented = presented.strip()
+    if scheme.lower() != "bearer" or not presented:
         raise Unauthorized("missing bearer API key")
-    if not hmac.compare_digest(presented.strip().encode(), expected.encode()):
+    env_key: str | None = request.app.state.env_api_key
+    if env_key and hmac.compare_digest(presented.encode(), env_key.encode()):
+        return ENV_KEY_NAME
+    store: db.Store = request.app.state.store
+    async with store.session() as session:
+        name = await db.verify_api_key(session, presented)
+    if name is None:
         raise Unauthorized("invalid API key")
+    request.state.key_name = name
+    return name

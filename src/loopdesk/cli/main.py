@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import json
 import sys
+import time
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Annotated, Any, Literal, TypeVar
@@ -31,6 +32,12 @@ app = typer.Typer(
 )
 allowlist_app = typer.Typer(help="Loop allowlist entries (return-window exceptions).")
 app.add_typer(allowlist_app, name="allowlist")
+keys_app = typer.Typer(help="API keys for the /v1 routes.", no_args_is_help=True)
+app.add_typer(keys_app, name="keys")
+db_app = typer.Typer(help="The database.", no_args_is_help=True)
+app.add_typer(db_app, name="db")
+webhooks_app = typer.Typer(help="Loop webhook events.", no_args_is_help=True)
+app.add_typer(webhooks_app, name="webhooks")
 
 err = Console(stderr=True, soft_wrap=True)
 
@@ -98,33 +105,52 @@ def _upstream(settings: Settings) -> Any:
 
 
 @app.command()
-def serve(host: Host = "127.0.0.1", port: Port = 8000, sandbox_data: SandboxData = None) -> None:
+def serve(
+    host: Host = "127.0.0.1",
+    port: Port = 8000,
+    sandbox_data: SandboxData = None,
+    workers: Annotated[int, typer.Option(min=1, help="Worker processes.")] = 1,
+) -> None:
     """Run the service (with the built-in sandbox when no Loop token is configured)."""
+    import os
+
     import uvicorn
 
-    from loopdesk.api.app import create_app
-
-    settings = load_settings(sandbox_data=sandbox_data)
+    from loopdesk import store as db
     from loopdesk.logs import configure_logging
+    from loopdesk.runtime import SANDBOX_NOTICE
 
+    if sandbox_data is not None:  # workers read their settings from the environment
+        os.environ["LOOPDESK_SANDBOX_DATA"] = str(sandbox_data)
+    settings = load_settings()
     configure_logging(settings.log_level)
-    try:
-        api = create_app(settings)
-    except ConfigError as exc:
-        raise fail(exc.message) from None
+    if settings.uses_sandbox and settings.sandbox_data:
+        from loopdesk.sandbox.data import load_world
+
+        try:  # a bad data file fails now, with its path and reason
+            load_world(settings.sandbox_data)
+        except ConfigError as exc:
+            raise fail(exc.message) from None
+    run_async(lambda: db.upgrade(settings.database_url))  # migrate once, before workers
     url = f"http://{host}:{port}"
     err.print(f"[bold green]loopdesk[/bold green] on {url}  (API docs: {url}/docs)")
     if settings.api_key is None:
-        err.print(f"API key for this run (set LOOPDESK_API_KEY to fix one): {api.state.api_key}")
-    if api.state.upstream.sandbox is not None:
-        from loopdesk.runtime import SANDBOX_NOTICE
-
+        key = run_async(lambda: _create_key(settings, f"local-{int(time.time())}"))
+        err.print(f"API key created for this machine: {key}")
+    if settings.uses_sandbox:
         err.print(f"[yellow]{SANDBOX_NOTICE}[/yellow]")
         err.print(
             f'try: curl -H "Authorization: Bearer $KEY" '
             f'"{url}/v1/customers/lookup?email=primary@email.com&email=secondary@email.com"'
         )
-    uvicorn.run(api, host=host, port=port, log_level="warning")
+    uvicorn.run(
+        "loopdesk.api.app:create_app",
+        factory=True,
+        host=host,
+        port=port,
+        workers=workers,
+        log_level="warning",
+    )
 
 
 @app.command()
@@ -292,3 +318,134 @@ def allowlist_delete(entry_id: str, sandbox_data: SandboxData = None) -> None:
 
     run_async(go)
     emit_json({"id": entry_id, "deleted": True})
+
+
+# --- storage, keys, webhooks --------------------------------------------------------
+
+
+async def _create_key(settings: Settings, name: str) -> str:
+    from loopdesk import store as db
+
+    store = await db.Store.open(settings.database_url, migrate=True)
+    try:
+        async with store.session() as session:
+            return await db.create_api_key(session, name)
+    finally:
+        await store.close()
+
+
+@db_app.command("upgrade")
+def db_upgrade() -> None:
+    """Migrate the database (LOOPDESK_DATABASE_URL) to the latest schema."""
+    from loopdesk import store as db
+
+    settings = load_settings()
+    run_async(lambda: db.upgrade(settings.database_url))
+    err.print("database is up to date")
+
+
+@keys_app.command("create")
+def keys_create(name: str) -> None:
+    """Create an API key; prints the key alone (it is stored only hashed)."""
+    if not name.strip():
+        raise fail("NAME must not be empty", code=2)
+    key = run_async(lambda: _create_key(load_settings(), name.strip()))
+    sys.stdout.write(key + "\n")
+
+
+@keys_app.command("revoke")
+def keys_revoke(name: str) -> None:
+    """Revoke the API key with that name."""
+    from loopdesk import store as db
+
+    settings = load_settings()
+
+    async def go() -> bool:
+        store = await db.Store.open(settings.database_url, migrate=True)
+        try:
+            async with store.session() as session:
+                return await db.revoke_api_key(session, name)
+        finally:
+            await store.close()
+
+    if not run_async(go):
+        raise fail(f"no active API key named {name!r}")
+    err.print(f"revoked {name}")
+
+
+@webhooks_app.command("replay")
+def webhooks_replay(limit: int = 100) -> None:
+    """Apply again the webhook events that failed to apply."""
+    from loopdesk import store as db
+    from loopdesk.customers.webhooks import replay_failed
+
+    settings = load_settings()
+
+    async def go() -> dict[str, int]:
+        store = await db.Store.open(settings.database_url, migrate=True)
+        try:
+            return await replay_failed(store, limit=limit)
+        finally:
+            await store.close()
+
+    emit_json(run_async(go))
+
+
+@app.command()
+def sync(
+    since: Annotated[str, typer.Option(help="Start date, YYYY-MM-DD (UTC).")],
+    page_size: Annotated[int, typer.Option(min=1, max=750)] = 250,
+    sandbox_data: SandboxData = None,
+) -> None:
+    """Backfill the store from Loop's returns list; resumable after an interruption."""
+    from datetime import UTC, datetime
+
+    from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+
+    from loopdesk import store as db
+    from loopdesk.customers.backfill import backfill
+
+    try:
+        start = datetime.fromisoformat(since).replace(tzinfo=UTC)
+    except ValueError:
+        raise fail(f"--since must be a date like 2026-01-31, got {since!r}", code=2) from None
+    settings = load_settings(sandbox_data=sandbox_data)
+    upstream = _upstream(settings)
+    progress = Progress(
+        TextColumn("[bold]returns sync"),
+        BarColumn(),
+        TextColumn("{task.fields[count]} returns"),
+        TimeElapsedColumn(),
+        console=err,
+    )
+
+    async def go() -> Any:
+        store = await db.Store.open(settings.database_url, migrate=True)
+        task = progress.add_task("sync", total=1.0, count=0)
+        total = 0
+
+        def on_page(window_end: datetime, until: datetime, n: int) -> None:
+            nonlocal total
+            total += n
+            span = (until - start).total_seconds() or 1
+            done = min(1.0, (window_end - start).total_seconds() / span)
+            progress.update(task, completed=done, count=total)
+
+        try:
+            async with upstream:
+                with progress:
+                    return await backfill(
+                        store, upstream.returns, since=start, page_size=page_size, on_page=on_page
+                    )
+        finally:
+            await store.close()
+
+    result = run_async(go)
+    emit_json(
+        {
+            "pages": result.pages,
+            "returns": result.returns,
+            "skipped": result.skipped,
+            "resumed": result.resumed,
+        }
+    )

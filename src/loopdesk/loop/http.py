@@ -42,6 +42,7 @@ from loopdesk.loop.retry_policy import (
     request_never_sent,
     retry_decision,
 )
+from loopdesk.loop.shared_limits import SharedRateLimit
 from loopdesk.loop.stats import UpstreamStats
 from loopdesk.settings import Settings
 
@@ -90,6 +91,12 @@ class UpstreamHTTP:
         self._secret = token if len(token) >= _MIN_SCRUBBED_SECRET else None
         # Per client: bounds what one client can have in flight, whatever the callers do.
         self._semaphore = asyncio.Semaphore(settings.upstream_concurrency)
+        # Across workers and machines, when Redis is configured.
+        self._shared = (
+            SharedRateLimit(settings.redis_url, settings.loop_rate_limit_per_minute)
+            if settings.redis_url
+            else None
+        )
         read = settings.http_read_timeout_s
         self._attempt_deadline = settings.http_connect_timeout_s + 2 * read
         self._client = httpx.AsyncClient(
@@ -171,6 +178,8 @@ class UpstreamHTTP:
         # token, so the rate actually seen upstream stays within the limit.
         async with self._semaphore:
             await self.limiter().acquire()
+            if self._shared is not None:
+                await self._shared.acquire(self._fingerprint)
             started = time.monotonic()
             try:
                 # httpx enforces its timeouts per socket operation; an in-process

@@ -8,7 +8,7 @@ from __future__ import annotations
 import datetime as dt
 from types import TracebackType
 from typing import Any, Literal, Self
-from urllib.parse import quote, urlencode
+from urllib.parse import parse_qs, quote, urlencode, urlsplit
 
 import httpx
 import structlog
@@ -98,6 +98,41 @@ class LoopReturnsClient:
             raise _shape_error(response, "returns.notes", "a list of notes")
         return body
 
+    async def returns_page(
+        self,
+        *,
+        start: dt.datetime,
+        end: dt.datetime,
+        state: str,
+        cursor: str | None = None,
+        page_size: int = 250,
+    ) -> tuple[list[Any], str | None]:
+        """One page of the detailed returns list (updated in [start, end], one state).
+
+        Loop caps a request's window at 120 days; callers split longer ranges. The
+        second value is the cursor of the next page, None on the last page.
+        """
+        params = [
+            ("from", start.strftime("%Y-%m-%d %H:%M:%S")),
+            ("to", end.strftime("%Y-%m-%d %H:%M:%S")),
+            ("filter", "updated_at"),
+            ("state", state),
+            ("paginate", "true"),
+            ("pageSize", str(page_size)),
+        ]
+        if cursor:
+            params.append(("cursor", cursor))
+        path = "/api/v1/warehouse/return/list?" + urlencode(params, quote_via=quote, safe="")
+        response = await self._http.request("GET", path, endpoint="returns.warehouse_list")
+        body = response.body
+        if isinstance(body, list):  # not paginated after all: one page holds everything
+            return body, None
+        page = _object(response, "returns.warehouse_list")
+        items = page.get("returns")
+        if not isinstance(items, list):
+            raise _shape_error(response, "returns.warehouse_list", "a page of returns")
+        return items, _cursor_of(page.get("nextPageUrl"))
+
     async def list_allowlist(self, page: int = 1) -> dict[str, Any]:
         response = await self._http.request(
             "GET", f"/api/v1/allowlists?page={int(page)}", endpoint="allowlist.list"
@@ -179,6 +214,14 @@ def returns_list_path(customer_email: str, *, since: dt.date, limit: int) -> str
 def returns_list_url(base_url: str, customer_email: str, *, since: dt.date, limit: int) -> str:
     """The full URL `list_returns` requests (for conformance checks and audit logs)."""
     return base_url.rstrip("/") + returns_list_path(customer_email, since=since, limit=limit)
+
+
+def _cursor_of(next_page_url: Any) -> str | None:
+    """The `cursor` parameter of Loop's `nextPageUrl` (we re-send our own query)."""
+    if not isinstance(next_page_url, str) or not next_page_url:
+        return None
+    values = parse_qs(urlsplit(next_page_url).query).get("cursor")
+    return values[0] if values else None
 
 
 def _seg(value: str) -> str:

@@ -1,0 +1,131 @@
+"""The customer lookup a service answers: from the store when fresh, from Loop otherwise.
+
+- Fresh enough (fetched within `lookup_ttl_s`): served from the store, no upstream call.
+- Otherwise fetched from Loop (one fetch per customer at a time, shared by concurrent
+  callers) and written to the store.
+- When Loop fails, the stored data is served with `meta.stale = true`, `meta.asOf` and
+  `meta.errors`: never a 5xx for an upstream outage.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import UTC, datetime, timedelta
+from typing import Any, Literal
+
+from loopdesk import store as db
+from loopdesk.customers.fetch_lock import FetchLock
+from loopdesk.customers.lookup import LookupOptions, OrdersSource, ReturnsSource, lookup_customer
+from loopdesk.customers.profile import profile_emails
+from loopdesk.customers.singleflight import SingleFlight
+from loopdesk.customers.view import CustomerView, LookupMeta
+from loopdesk.settings import Settings
+
+LOCK_WAIT_S = 15.0
+LOCK_POLL_S = 0.05
+
+
+class CustomerService:
+    def __init__(
+        self,
+        store: db.Store,
+        returns: ReturnsSource,
+        orders: OrdersSource | None,
+        settings: Settings,
+        *,
+        source: Literal["loop", "sandbox"] = "loop",
+    ) -> None:
+        self.store = store
+        self.returns = returns
+        self.orders = orders
+        self.settings = settings
+        self.options = LookupOptions.from_settings(settings)
+        self.source: Literal["loop", "sandbox"] = source
+        self._flights: SingleFlight[CustomerView] = SingleFlight()
+        self._lock = FetchLock(settings.redis_url) if settings.redis_url else None
+
+    async def aclose(self) -> None:
+        if self._lock is not None:
+            await self._lock.aclose()
+
+    async def lookup(self, emails: list[str], *, fresh: bool = False) -> CustomerView:
+        addresses = profile_emails(emails, limit=self.options.max_emails)
+        now = datetime.now(UTC)
+        if not fresh:
+            async with self.store.session() as session:
+                fetched = await db.fetched_at(session, addresses)
+            if fetched is not None and now - fetched < timedelta(
+                seconds=self.settings.lookup_ttl_s
+            ):
+                return await self._from_store(addresses, fetched, now)
+        key = "|".join(sorted(a.lower() for a in addresses))
+        return await self._flights.run(key, lambda: self._fetch_once(key, addresses))
+
+    async def _fetch_once(self, key: str, addresses: list[str]) -> CustomerView:
+        """Fetch, unless another worker holds this customer's lock: then wait for its
+        result to reach the shared store (or for the lock to lapse)."""
+        if self._lock is None:
+            return await self._fetch(addresses)
+        started = datetime.now(UTC)
+        deadline = started + timedelta(seconds=LOCK_WAIT_S)
+        while (token := await self._lock.acquire(key)) is None:
+            async with self.store.session() as session:
+                fetched = await db.fetched_at(session, addresses)
+            if fetched is not None and fetched >= started:
+                return await self._from_store(addresses, fetched, datetime.now(UTC))
+            if datetime.now(UTC) > deadline:
+                return await self._fetch(addresses)
+            await asyncio.sleep(LOCK_POLL_S)
+        try:
+            return await self._fetch(addresses)
+        finally:
+            await self._lock.release(key, token)
+
+    async def _fetch(self, addresses: list[str]) -> CustomerView:
+        raw: dict[str, Any] = {}
+        view = await lookup_customer(
+            addresses, self.returns, self.orders, self.options, source=self.source, raw_sink=raw
+        )
+        failed_lists = {e.email for e in view.meta.errors if e.source == "returns"}
+        if failed_lists and len(failed_lists) == len(addresses):
+            return await self._stale(addresses, view)
+        async with self.store.session() as session:
+            await db.upsert_returns(session, [(raw[r.id], r) for r in view.returns])
+            failed_notes = {e.returnId for e in view.meta.errors if e.source == "notes"}
+            for ret in view.returns:
+                if ret.id not in failed_notes:
+                    await db.replace_notes(session, ret.id, ret.notes)
+            if not view.meta.errors:
+                # When the fetch finished: waiting workers compare with their own start.
+                stamp = datetime.now(UTC)
+                await db.mark_fetched(session, addresses, stamp, view.orders)
+        return view
+
+    async def _from_store(
+        self, addresses: list[str], fetched: datetime, now: datetime
+    ) -> CustomerView:
+        async with self.store.session() as session:
+            returns = await db.returns_for_emails(
+                session, addresses, since=now - timedelta(days=self.options.returns_days)
+            )
+            orders = await db.stored_orders(session, addresses)
+        meta = LookupMeta(
+            emails=addresses, source="store", fetchedAt=now.isoformat(), asOf=fetched.isoformat()
+        )
+        return CustomerView(returns=returns, orders=orders[: self.options.max_orders], meta=meta)
+
+    async def _stale(self, addresses: list[str], failed: CustomerView) -> CustomerView:
+        """Loop failed for every address: what the store holds, marked stale."""
+        now = datetime.now(UTC)
+        async with self.store.session() as session:
+            fetched = await db.fetched_at(session, addresses)
+        stored = await self._from_store(addresses, fetched or now, now)
+        meta = stored.meta.model_copy(
+            update={
+                "stale": True,
+                "asOf": fetched.isoformat() if fetched else None,
+                "errors": failed.meta.errors,
+            }
+        )
+        orders = failed.orders or stored.orders
+        return stored.model_copy(update={"meta": meta, "orders": orders})

@@ -1,0 +1,67 @@
+"""Every query loopdesk makes: SQLAlchemy 2 async on SQLite (default) or PostgreSQL.
+
+`Store` owns the engine and runs the Alembic migrations shipped in `migrations/`;
+the query functions take the `AsyncSession` of `store.session()`, so a caller can
+group several of them in one transaction.
+"""
+
+from loopdesk.store.api_keys import (
+    ApiKeyRow,
+    create_api_key,
+    list_api_keys,
+    revoke_api_key,
+    verify_api_key,
+)
+from loopdesk.store.audit import AuditRow, find_idempotent, list_audit, record_audit
+from loopdesk.store.checkpoints import get_checkpoint, save_checkpoint
+from loopdesk.store.engine import Store, upgrade
+from loopdesk.store.freshness import fetched_at, mark_fetched, stored_orders
+from loopdesk.store.returns import (
+    apply_label_update,
+    get_return,
+    normalize_email,
+    replace_notes,
+    returns_for_emails,
+    upsert_returns,
+)
+from loopdesk.store.webhooks import (
+    EVENT_STATUSES,
+    EventRow,
+    EventStatus,
+    event_counts,
+    failed_events,
+    mark_event,
+    record_event,
+)
+
+__all__ = [
+    "EVENT_STATUSES",
+    "ApiKeyRow",
+    "AuditRow",
+    "EventRow",
+    "EventStatus",
+    "Store",
+    "apply_label_update",
+    "create_api_key",
+    "event_counts",
+    "failed_events",
+    "fetched_at",
+    "find_idempotent",
+    "get_checkpoint",
+    "get_return",
+    "list_api_keys",
+    "list_audit",
+    "mark_event",
+    "mark_fetched",
+    "normalize_email",
+    "record_audit",
+    "record_event",
+    "replace_notes",
+    "returns_for_emails",
+    "revoke_api_key",
+    "save_checkpoint",
+    "stored_orders",
+    "upgrade",
+    "upsert_returns",
+    "verify_api_key",
+]

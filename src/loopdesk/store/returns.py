@@ -1,0 +1,213 @@
+"""Returns and their notes: the raw Loop object beside the normalized view."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import delete, func, select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from loopdesk.domain.models import LoopReturn, Note
+from loopdesk.domain.normalize import normalize_return
+from loopdesk.domain.timestamps import normalize_timestamp, parse_iso
+from loopdesk.store.dialect import insert, rowcount
+from loopdesk.store.schema import notes, returns
+from loopdesk.store.types import utcnow
+
+# Loop's field names a label webhook may carry.
+LABEL_FIELDS = ("carrier", "tracking_number", "label_status", "label_updated_at")
+# Rows per INSERT: far below SQLite's bound-parameter limit.
+_BATCH = 200
+
+
+def normalize_email(email: str) -> str:
+    return email.strip().lower()
+
+
+def normalize_emails(emails: Iterable[str]) -> list[str]:
+    return list(dict.fromkeys(normalize_email(e) for e in emails if e.strip()))
+
+
+def _row(raw: dict[str, Any], view: LoopReturn, now: datetime) -> dict[str, Any]:
+    return {
+        "id": view.id,
+        "customer_email": normalize_email(view.customerEmail),
+        "updated_at": view.updated,
+        "raw": raw,
+        "normalized": view.to_json(include_notes=False),
+        "stored_at": now,
+    }
+
+
+async def upsert_returns(
+    session: AsyncSession, items: list[tuple[dict[str, Any], LoopReturn]]
+) -> int:
+    """Store returns, newest `updatedAt` winning; the number of rows written.
+
+    The comparison happens inside the INSERT, so a slow writer holding an older copy
+    never overwrites a newer one another process stored meanwhile. Equal timestamps
+    overwrite: Loop does not always move `updated_at` on small changes.
+    """
+    newest: dict[str, tuple[dict[str, Any], LoopReturn]] = {}
+    for raw, view in items:  # one row per id: ON CONFLICT may not touch a row twice
+        kept = newest.get(view.id)
+        if kept is None or view.updated >= kept[1].updated:
+            newest[view.id] = (raw, view)
+    now = utcnow()
+    rows = [_row(raw, view, now) for raw, view in newest.values()]
+    written = 0
+    for start in range(0, len(rows), _BATCH):
+        statement = insert(session, returns).values(rows[start : start + _BATCH])
+        excluded = statement.excluded
+        statement = statement.on_conflict_do_update(
+            index_elements=[returns.c.id],
+            set_={
+                name: excluded[name]
+                for name in ("customer_email", "updated_at", "raw", "normalized", "stored_at")
+            },
+            where=excluded.updated_at >= returns.c.updated_at,
+        )
+        written += await rowcount(session, statement)
+    return written
+
+
+async def returns_for_emails(
+    session: AsyncSession,
+    emails: list[str],
+    *,
+    since: datetime,
+    limit_per_email: int | None = None,
+) -> list[LoopReturn]:
+    """The stored returns of these addresses (any case) updated since `since`, with
+    their notes, newest `updatedAt` first."""
+    wanted = normalize_emails(emails)
+    if not wanted:
+        return []
+    query = select(returns.c.id, returns.c.normalized, returns.c.updated_at).where(
+        returns.c.customer_email.in_(wanted), returns.c.updated_at >= since
+    )
+    if limit_per_email is not None:
+        rank = (
+            func.row_number()
+            .over(
+                partition_by=returns.c.customer_email,
+                order_by=(returns.c.updated_at.desc(), returns.c.id.desc()),
+            )
+            .label("rank")
+        )
+        ranked = query.add_columns(rank).subquery()
+        query = select(ranked.c.id, ranked.c.normalized, ranked.c.updated_at).where(
+            ranked.c.rank <= limit_per_email
+        )
+    rows = list((await session.execute(query)).all())
+    rows.sort(key=lambda row: (row.updated_at, row.id), reverse=True)
+    by_return = await _notes_of(session, [row.id for row in rows])
+    return [_view(row.normalized, by_return.get(row.id, [])) for row in rows]
+
+
+async def get_return(
+    session: AsyncSession, return_id: str
+) -> tuple[dict[str, Any], LoopReturn] | None:
+    row = (
+        await session.execute(
+            select(returns.c.raw, returns.c.normalized).where(returns.c.id == return_id)
+        )
+    ).one_or_none()
+    if row is None:
+        return None
+    found = await _notes_of(session, [return_id])
+    return row.raw, _view(row.normalized, found.get(return_id, []))
+
+
+async def apply_label_update(session: AsyncSession, return_id: str, fields: dict[str, Any]) -> bool:
+    """Merge a label webhook's fields into a stored return; False if it is unknown.
+
+    An update older than the stored `label_updated_at` is ignored (Loop may deliver
+    webhooks out of order), and still answers True: the return is known. An update
+    without a timestamp cannot be ordered and is applied.
+    """
+    if not await _lock(session, return_id):
+        return False
+    raw = (
+        await session.execute(select(returns.c.raw).where(returns.c.id == return_id))
+    ).scalar_one()
+    incoming = normalize_timestamp(fields.get("label_updated_at"))
+    stored = normalize_timestamp(raw.get("label_updated_at"))
+    if incoming and stored and parse_iso(incoming) < parse_iso(stored):
+        return True
+    merged = {**raw, **{k: fields[k] for k in LABEL_FIELDS if k in fields}}
+    # Re-normalizing the merged raw keeps the view and the raw saying the same thing.
+    view = normalize_return(merged)
+    await session.execute(
+        update(returns)
+        .where(returns.c.id == return_id)
+        .values(raw=merged, normalized=view.to_json(include_notes=False), stored_at=utcnow())
+    )
+    return True
+
+
+async def _lock(session: AsyncSession, return_id: str) -> bool:
+    """Take the return's write lock before reading it, so two label updates of one
+    return apply one after the other; False when the return is not stored.
+
+    A no-op UPDATE does this on both dialects: it locks the row on PostgreSQL, and on
+    SQLite it starts the write transaction (a plain SELECT would read outside it).
+    """
+    touch = update(returns).where(returns.c.id == return_id).values(id=returns.c.id)
+    return await rowcount(session, touch) > 0
+
+
+async def replace_notes(
+    session: AsyncSession,
+    return_id: str,
+    notes_: list[Note],
+    *,
+    raw: Sequence[Any] | None = None,
+) -> None:
+    """Make the stored notes of a return exactly `notes_` (in this order).
+
+    `raw`, when given, holds Loop's note objects in the same order; otherwise the
+    normalized note is kept as the raw value.
+    """
+    await session.execute(delete(notes).where(notes.c.return_id == return_id))
+    rows: list[dict[str, Any]] = []
+    seen: set[str] = set()
+    for index, note in enumerate(notes_):
+        if note.id in seen:  # (return_id, id) is the primary key: keep the first
+            continue
+        seen.add(note.id)
+        rows.append(
+            {
+                "return_id": return_id,
+                "id": note.id,
+                "position": len(rows),
+                "content": note.content,
+                "created_at": note.createdAt,
+                "raw": raw[index] if raw is not None else note.model_dump(mode="json"),
+            }
+        )
+    for start in range(0, len(rows), _BATCH):
+        await session.execute(notes.insert().values(rows[start : start + _BATCH]))
+
+
+async def _notes_of(session: AsyncSession, return_ids: list[str]) -> dict[str, list[Note]]:
+    found: dict[str, list[Note]] = {}
+    for start in range(0, len(return_ids), _BATCH):
+        query = (
+            select(notes.c.return_id, notes.c.id, notes.c.content, notes.c.created_at)
+            .where(notes.c.return_id.in_(return_ids[start : start + _BATCH]))
+            .order_by(notes.c.return_id, notes.c.position)
+        )
+        for row in await session.execute(query):
+            found.setdefault(row.return_id, []).append(
+                Note(
+                    id=row.id, returnId=row.return_id, content=row.content, createdAt=row.created_at
+                )
+            )
+    return found
+
+
+def _view(normalized: dict[str, Any], with_notes: list[Note]) -> LoopReturn:
+    return LoopReturn.model_validate({**normalized, "notes": with_notes})

@@ -1,0 +1,122 @@
+"""The tables, as SQLAlchemy Core metadata (the queries use these; the migrations
+create them and are checked against them in the tests)."""
+
+from __future__ import annotations
+
+from sqlalchemy import (
+    JSON,
+    Boolean,
+    Column,
+    Integer,
+    LargeBinary,
+    MetaData,
+    String,
+    Table,
+    Text,
+    UniqueConstraint,
+)
+
+from loopdesk.store.types import UTCDateTime
+
+# Stable constraint names, so later migrations can refer to them on both dialects.
+metadata = MetaData(
+    naming_convention={
+        "ix": "ix_%(table_name)s_%(column_0_name)s",
+        "uq": "uq_%(table_name)s_%(column_0_name)s",
+        "pk": "pk_%(table_name)s",
+    }
+)
+
+returns = Table(
+    "returns",
+    metadata,
+    Column("id", String(64), primary_key=True),
+    Column("customer_email", String(320), nullable=False, index=True),
+    Column("updated_at", UTCDateTime(), nullable=False, index=True),
+    Column("raw", JSON(), nullable=False),
+    # The LoopReturn JSON without notes (notes live in their own table).
+    Column("normalized", JSON(), nullable=False),
+    Column("stored_at", UTCDateTime(), nullable=False),
+)
+
+notes = Table(
+    "notes",
+    metadata,
+    Column("return_id", String(64), primary_key=True),
+    Column("id", String(64), primary_key=True),
+    # Loop's order of the notes, which created_at (often null) cannot restore.
+    Column("position", Integer(), nullable=False),
+    Column("content", Text(), nullable=False),
+    Column("created_at", String(64), nullable=True),
+    Column("raw", JSON(), nullable=True),
+)
+
+customer_fetches = Table(
+    "customer_fetches",
+    metadata,
+    Column("email", String(320), primary_key=True),
+    Column("fetched_at", UTCDateTime(), nullable=False),
+    # The normalized orders of the address set whose primary address this is.
+    Column("orders", JSON(), nullable=True),
+)
+
+webhook_events = Table(
+    "webhook_events",
+    metadata,
+    Column("id", Integer(), primary_key=True, autoincrement=True),
+    Column("dedupe_key", String(128), nullable=False, unique=True),
+    Column("topic", String(64), nullable=False),
+    Column("trigger", String(64), nullable=False),
+    Column("return_id", String(64), nullable=True),
+    Column("received_at", UTCDateTime(), nullable=False),
+    Column("body", LargeBinary(), nullable=False),
+    Column("status", String(16), nullable=False, index=True),
+    Column("error", Text(), nullable=True),
+    Column("applied_at", UTCDateTime(), nullable=True),
+)
+
+audit_log = Table(
+    "audit_log",
+    metadata,
+    Column("id", Integer(), primary_key=True, autoincrement=True),
+    Column("at", UTCDateTime(), nullable=False, index=True),
+    Column("key_name", String(128), nullable=False),
+    Column("action", String(64), nullable=False, index=True),
+    Column("inputs", JSON(), nullable=False),
+    Column("result", JSON(), nullable=True),
+    Column("ok", Boolean(), nullable=False),
+    Column("idempotency_key", String(255), nullable=True),
+    # NULL keys never collide, so only keyed requests are deduplicated.
+    UniqueConstraint("key_name", "idempotency_key", name="uq_audit_log_idempotency"),
+)
+
+api_keys = Table(
+    "api_keys",
+    metadata,
+    Column("id", Integer(), primary_key=True, autoincrement=True),
+    Column("name", String(128), nullable=False, unique=True),
+    Column("hash", String(64), nullable=False),
+    Column("prefix", String(8), nullable=False, index=True),
+    Column("created_at", UTCDateTime(), nullable=False),
+    Column("revoked_at", UTCDateTime(), nullable=True),
+)
+
+# Progress of resumable jobs (a backfill), one JSON value per job name.
+checkpoints = Table(
+    "checkpoints",
+    metadata,
+    Column("name", String(128), primary_key=True),
+    Column("value", JSON(), nullable=False),
+    Column("updated_at", UTCDateTime(), nullable=False),
+)
+
+__all__ = [
+    "api_keys",
+    "audit_log",
+    "checkpoints",
+    "customer_fetches",
+    "metadata",
+    "notes",
+    "returns",
+    "webhook_events",
+]
