@@ -28,6 +28,7 @@ test: install lint
 	$(BIN)/python -m pytest
 
 bench: install
+	@command -v wrk >/dev/null || apt-get install -y -q wrk >/dev/null 2>&1 || echo "wrk not installable: using the Python load generator"
 	$(BIN)/python -m bench.run
 
 clean:

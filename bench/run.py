@@ -27,6 +27,7 @@ from rich.console import Console
 from rich.table import Table
 
 from bench.server import running_sandbox
+from bench.service import warm_lookup, webhooks
 from bench.world import EMAILS, write_world
 from loopdesk.customers.lookup import LookupOptions, lookup_customer
 from loopdesk.logs import configure_logging
@@ -125,6 +126,33 @@ async def cold_lookup(base_url: str) -> dict[str, Any]:
     }
 
 
+async def _postgres_database() -> tuple[str, Callable[[], Awaitable[None]]] | None:
+    """A throwaway database on the local server, or None where there is none."""
+    import secrets
+
+    import asyncpg
+
+    name = f"loopdesk_bench_{secrets.token_hex(4)}"
+    admin_dsn = "postgresql://postgres@127.0.0.1:5432/test"
+    try:
+        admin = await asyncpg.connect(admin_dsn, timeout=3)
+    except (OSError, asyncpg.PostgresError, TimeoutError):
+        return None
+    try:
+        await admin.execute(f'CREATE DATABASE "{name}"')
+    finally:
+        await admin.close()
+
+    async def drop() -> None:
+        conn = await asyncpg.connect(admin_dsn, timeout=3)
+        try:
+            await conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        finally:
+            await conn.close()
+
+    return f"postgresql+asyncpg://postgres@127.0.0.1:5432/{name}", drop
+
+
 def report(results: dict[str, Any]) -> None:
     table = Table(title=f"Cold lookup, upstream latency {LATENCY_MS} ms, {ROUNDS} rounds")
     for column in ("measure", "median ms", "p95 ms"):
@@ -137,6 +165,22 @@ def report(results: dict[str, Any]) -> None:
         f"speedup vs sequential: {results['cold_lookup_speedup_vs_sequential']}x   "
         f"ratio to the two-round-trip floor: {results['cold_lookup_ratio_to_floor']}"
     )
+    service = Table(title="Service (load from a separate process, 64 clients)")
+    for column in ("measure", "value"):
+        service.add_column(column)
+    for key in (
+        "warm_lookup_rps_ratio_to_bare",
+        "warm_lookup_p99_ms",
+        "webhook_events_per_s_sqlite",
+        "webhook_events_per_s_postgres",
+        "peak_rss_mb",
+    ):
+        service.add_row(key, str(results.get(key)))
+    service.add_row(
+        "warm lookup rps / bare rps",
+        f"{results['warm_lookup']['rps']} / {results['bare_endpoint']['rps']}",
+    )
+    console.print(service)
     console.print(f"wrote {RESULTS}")
 
 
@@ -151,6 +195,22 @@ def main() -> int:
                 "rounds": ROUNDS,
             }
             results.update(asyncio.run(cold_lookup(base_url)))
+        tmp_path = Path(tmp)
+        results.update(warm_lookup(tmp_path, clients=64, seconds=4 if QUICK else 15))
+        events = 300 if QUICK else 2000
+        results["webhook_events_per_s_sqlite"] = webhooks(
+            tmp_path, f"sqlite+aiosqlite:///{tmp_path}/hooks.db", events
+        )
+        postgres = asyncio.run(_postgres_database())
+        if postgres is None:
+            results["webhook_events_per_s_postgres"] = None
+            results["notes"] = ["PostgreSQL not reachable at 127.0.0.1:5432: not measured"]
+        else:
+            url, drop = postgres
+            try:
+                results["webhook_events_per_s_postgres"] = webhooks(tmp_path, url, events)
+            finally:
+                asyncio.run(drop())
     RESULTS.write_text(json.dumps(results, indent=2) + "\n")
     report(results)
     return 0

@@ -20,6 +20,20 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
+def wait_until_up(url: str, proc: subprocess.Popen[bytes], seconds: float = 30) -> None:
+    deadline = time.monotonic() + seconds
+    while True:
+        try:
+            if httpx.get(url, timeout=1).status_code == 200:
+                return
+        except httpx.TransportError:
+            pass
+        if proc.poll() is not None or time.monotonic() > deadline:
+            stderr = proc.stderr.read().decode() if proc.stderr else ""
+            raise RuntimeError(f"{url} did not come up: {stderr}")
+        time.sleep(0.1)
+
+
 @contextmanager
 def running_sandbox(data: Path, *, latency_ms: int = 0) -> Iterator[str]:
     port = free_port()
@@ -41,17 +55,7 @@ def running_sandbox(data: Path, *, latency_ms: int = 0) -> Iterator[str]:
     proc = subprocess.Popen(command, env=env, stderr=subprocess.PIPE)
     base_url = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.monotonic() + 20
-        while True:
-            try:
-                if httpx.get(f"{base_url}/_sandbox/health", timeout=1).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            if proc.poll() is not None or time.monotonic() > deadline:
-                stderr = proc.stderr.read().decode() if proc.stderr else ""
-                raise RuntimeError(f"sandbox did not start: {stderr}")
-            time.sleep(0.1)
+        wait_until_up(f"{base_url}/_sandbox/health", proc)
         yield base_url
     finally:
         proc.terminate()

@@ -76,7 +76,7 @@ async def _service(tmp_path: Path, **overrides: Any) -> AsyncIterator[Service]:
         sandbox_rate_limit_per_minute=0,
         http_connect_timeout_s=0.2,
         http_read_timeout_s=0.5,
-        **overrides,
+        **{"api_key_cache_s": 0, **overrides},
     )
     app = create_app(settings)
     async with app.router.lifespan_context(app):
@@ -348,3 +348,16 @@ async def test_oversized_bodies_get_413(svc: Service) -> None:
     assert response.status_code == 413
     assert response.json()["error"]["code"] == "payload_too_large"
     assert await svc.events() == {}
+
+
+def test_key_cache_remembers_only_for_its_ttl(monkeypatch: pytest.MonkeyPatch) -> None:
+    from loopdesk.api import keycache
+
+    cache = keycache.KeyCache(ttl_s=5)
+    now = [100.0]
+    monkeypatch.setattr(keycache.time, "monotonic", lambda: now[0])
+    cache.put("ld_secret", "console")
+    assert cache.get("ld_secret") == "console" and cache.get("ld_other") is None
+    assert "ld_secret" not in repr(cache._entries)
+    now[0] += 6
+    assert cache.get("ld_secret") is None

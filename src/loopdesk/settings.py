@@ -39,6 +39,8 @@ class Settings(BaseSettings):
 
     # Bearer key for /v1 routes; `serve` makes one up (and prints it) when unset.
     api_key: SecretStr | None = None
+    # How long a verified key is remembered in memory (revocation delay).
+    api_key_cache_s: float = Field(default=10.0, ge=0)
 
     max_body_bytes: int = Field(default=1_048_576, ge=1024)
     lookup_ttl_s: float = Field(default=60.0, ge=0)

@@ -19,10 +19,12 @@ from loopdesk.actions.outcome import ActionOutcome
 from loopdesk.actions.run import ActionRunner
 from loopdesk.api.auth import require_api_key
 from loopdesk.api.errors import error_response, install_error_handlers
+from loopdesk.api.keycache import KeyCache
 from loopdesk.api.limits import BodySizeLimit
 from loopdesk.api.metrics import Metrics
 from loopdesk.customers.service import CustomerService
 from loopdesk.customers.webhooks import ingest
+from loopdesk.logs import configure_logging
 from loopdesk.runtime import SANDBOX_NOTICE, Upstream
 from loopdesk.settings import Settings
 
@@ -65,6 +67,7 @@ def create_app(
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        configure_logging(settings.log_level)
         opened = store or await db.Store.open(settings.database_url, migrate=True)
         app.state.store = opened
         app.state.customers = CustomerService(
@@ -93,6 +96,7 @@ def create_app(
     )
     app.state.settings = settings
     app.state.upstream = upstream
+    app.state.key_cache = KeyCache(ttl_s=settings.api_key_cache_s)
     app.state.env_api_key = settings.api_key.get_secret_value() if settings.api_key else None
     app.state.metrics = metrics = Metrics(upstream)
     install_error_handlers(app)

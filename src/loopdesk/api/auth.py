@@ -11,6 +11,7 @@ import hmac
 from fastapi import Request
 
 from loopdesk import store as db
+from loopdesk.api.keycache import KeyCache
 from loopdesk.errors import Unauthorized
 
 ENV_KEY_NAME = "env"
@@ -26,10 +27,14 @@ async def require_api_key(request: Request) -> str:
     env_key: str | None = request.app.state.env_api_key
     if env_key and hmac.compare_digest(presented.encode(), env_key.encode()):
         return ENV_KEY_NAME
-    store: db.Store = request.app.state.store
-    async with store.session() as session:
-        name = await db.verify_api_key(session, presented)
+    cache: KeyCache = request.app.state.key_cache
+    name = cache.get(presented)
     if name is None:
-        raise Unauthorized("invalid API key")
+        store: db.Store = request.app.state.store
+        async with store.reader() as session:
+            name = await db.verify_api_key(session, presented)
+        if name is None:
+            raise Unauthorized("invalid API key")
+        cache.put(presented, name)
     request.state.key_name = name
     return name

@@ -69,7 +69,7 @@ class CustomerService:
         started = datetime.now(UTC)
         deadline = started + timedelta(seconds=LOCK_WAIT_S)
         while (token := await self._lock.acquire(key)) is None:
-            async with self.store.session() as session:
+            async with self.store.reader() as session:
                 fetched = await db.fetched_at(session, addresses)
             if fetched is not None and fetched >= started:
                 return await self._from_store(addresses, fetched, datetime.now(UTC))
@@ -104,11 +104,16 @@ class CustomerService:
     async def _from_store(
         self, addresses: list[str], fetched: datetime, now: datetime
     ) -> CustomerView:
-        async with self.store.session() as session:
-            returns = await db.returns_for_emails(
-                session, addresses, since=now - timedelta(days=self.options.returns_days)
-            )
-            orders = await db.stored_orders(session, addresses)
+        async with self.store.reader() as session:
+            return await self._read_view(session, addresses, fetched, now)
+
+    async def _read_view(
+        self, session: Any, addresses: list[str], fetched: datetime, now: datetime
+    ) -> CustomerView:
+        returns = await db.returns_for_emails(
+            session, addresses, since=now - timedelta(days=self.options.returns_days)
+        )
+        orders = await db.stored_orders(session, addresses)
         meta = LookupMeta(
             emails=addresses, source="store", fetchedAt=now.isoformat(), asOf=fetched.isoformat()
         )

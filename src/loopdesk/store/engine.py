@@ -55,6 +55,9 @@ def create_engine(database_url: str) -> AsyncEngine:
     return engine
 
 
+READ_ONLY = "loopdesk_read_only"
+
+
 def _begin_immediate(connection: Any) -> None:
     """Take SQLite's write lock when the transaction starts.
 
@@ -62,7 +65,8 @@ def _begin_immediate(connection: Any) -> None:
     (SQLite answers "database is locked" at once, busy_timeout or not); starting
     with the lock makes writers of several processes queue instead.
     """
-    connection.exec_driver_sql("BEGIN IMMEDIATE")
+    read_only = connection.get_execution_options().get(READ_ONLY, False)
+    connection.exec_driver_sql("BEGIN" if read_only else "BEGIN IMMEDIATE")
 
 
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
@@ -100,6 +104,9 @@ class Store:
     def __init__(self, engine: AsyncEngine) -> None:
         self.engine = engine
         self._sessions = async_sessionmaker(engine, expire_on_commit=False)
+        self._readers = async_sessionmaker(
+            engine.execution_options(**{READ_ONLY: True}), expire_on_commit=False
+        )
 
     @classmethod
     async def open(cls, database_url: str, *, migrate: bool = True) -> Store:
@@ -123,6 +130,13 @@ class Store:
     async def session(self) -> AsyncIterator[AsyncSession]:
         """One transaction: committed when the block ends, rolled back on error."""
         async with self._sessions.begin() as session:
+            yield session
+
+    @asynccontextmanager
+    async def reader(self) -> AsyncIterator[AsyncSession]:
+        """A read-only transaction: on SQLite it does not take the write lock, so
+        readers run side by side (and beside a writer, under WAL)."""
+        async with self._readers.begin() as session:
             yield session
 
     async def ping(self) -> bool:
