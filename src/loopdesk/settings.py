@@ -44,6 +44,9 @@ class Settings(BaseSettings):
 
     max_body_bytes: int = Field(default=1_048_576, ge=1024)
     lookup_ttl_s: float = Field(default=60.0, ge=0)
+    # Store-served views kept in this process's memory (other workers' writes show
+    # after at most this long; 0 = always read the store).
+    lookup_memory_s: float = Field(default=2.0, ge=0)
 
     database_url: str = "sqlite+aiosqlite:///./loopdesk.db"
     redis_url: str | None = None

@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-import time
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Annotated, Any, Literal
 
@@ -21,7 +20,7 @@ from loopdesk.api.auth import require_api_key
 from loopdesk.api.errors import error_response, install_error_handlers
 from loopdesk.api.keycache import KeyCache
 from loopdesk.api.limits import BodySizeLimit
-from loopdesk.api.metrics import Metrics
+from loopdesk.api.metrics import Metrics, RequestMetrics
 from loopdesk.customers.service import CustomerService
 from loopdesk.customers.webhooks import ingest
 from loopdesk.logs import configure_logging
@@ -102,16 +101,7 @@ def create_app(
     install_error_handlers(app)
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
 
-    @app.middleware("http")
-    async def count(
-        request: Request, call_next: Callable[[Request], Awaitable[Response]]
-    ) -> Response:
-        started = time.perf_counter()
-        response = await call_next(request)
-        route = getattr(request.scope.get("route"), "path", "unmatched")
-        metrics.requests.labels(request.method, route, str(response.status_code)).inc()
-        metrics.latency.labels(route).observe(time.perf_counter() - started)
-        return response
+    app.add_middleware(RequestMetrics, metrics=metrics)
 
     if upstream.sandbox is not None:
         # The same sandbox the clients use in-process, also reachable over HTTP.
@@ -167,12 +157,15 @@ def create_app(
         body = await request.body()
         secret = settings.loop_webhook_secret.get_secret_value()
         result = await ingest(request.app.state.store, body, x_loop_signature, secret)
+        if result.result == "applied":
+            request.app.state.customers.invalidate()
         metrics.webhooks.labels(result.result).inc()
         return {"received": True, "eventId": result.event_id, "result": result.result}
 
     # --- actions ---------------------------------------------------------------
 
     def _answer(action: str, outcome: ActionOutcome) -> JSONResponse:
+        app.state.customers.invalidate()
         metrics.actions.labels(action, str(outcome.ok).lower()).inc()
         return JSONResponse(outcome.body, status_code=outcome.status)
 

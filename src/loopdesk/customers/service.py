@@ -10,6 +10,7 @@
 from __future__ import annotations
 
 import asyncio
+import time
 from datetime import UTC, datetime, timedelta
 from typing import Any, Literal
 
@@ -22,6 +23,7 @@ from loopdesk.customers.view import CustomerView, LookupMeta
 from loopdesk.settings import Settings
 
 LOCK_WAIT_S = 15.0
+MEMORY_ENTRIES = 10_000
 LOCK_POLL_S = 0.05
 
 
@@ -43,6 +45,13 @@ class CustomerService:
         self.source: Literal["loop", "sandbox"] = source
         self._flights: SingleFlight[CustomerView] = SingleFlight()
         self._lock = FetchLock(settings.redis_url) if settings.redis_url else None
+        # Views read from the store, kept in memory for a moment: a console polling one
+        # customer costs no query. Local writes clear it; other workers' writes show
+        # within `lookup_memory_s`.
+        self._recent: dict[str, tuple[float, CustomerView]] = {}
+
+    def invalidate(self) -> None:
+        self._recent.clear()
 
     async def aclose(self) -> None:
         if self._lock is not None:
@@ -60,6 +69,14 @@ class CustomerService:
                 return await self._from_store(addresses, fetched, now)
         key = "|".join(sorted(a.lower() for a in addresses))
         return await self._flights.run(key, lambda: self._fetch_once(key, addresses))
+
+    def _remember(self, key: str, view: CustomerView, stale_at: datetime) -> None:
+        hold = min(self.settings.lookup_memory_s, (stale_at - datetime.now(UTC)).total_seconds())
+        if hold <= 0:
+            return
+        if len(self._recent) >= MEMORY_ENTRIES:
+            self._recent.clear()
+        self._recent[key] = (time.monotonic() + hold, view)
 
     async def _fetch_once(self, key: str, addresses: list[str]) -> CustomerView:
         """Fetch, unless another worker holds this customer's lock: then wait for its

@@ -12,7 +12,16 @@ from fastapi import FastAPI
 from starlette.requests import Request
 from starlette.responses import Response
 
-from loopdesk.sandbox import control, loop_orders, loop_returns, tracking_graphql, tracking_rest
+from loopdesk.sandbox import (
+    control,
+    loop_orders,
+    loop_returns,
+    return_actions,
+    returns_list,
+    tracking_graphql,
+    tracking_rest,
+    webhooks,
+)
 from loopdesk.sandbox.data import load_world
 from loopdesk.sandbox.faults import FaultController
 from loopdesk.sandbox.middleware import SandboxMiddleware
@@ -27,6 +36,11 @@ Handler = Callable[[Request], Awaitable[Response]]
 LOOP_PREFIXES = ("/api/v1", "/api/2026-07")
 
 _LOOP_ROUTES: tuple[tuple[str, str, Handler], ...] = (
+    ("GET", "/warehouse/return/list", returns_list.list_returns),
+    ("POST", "/warehouse/return/{return_id}/process", return_actions.process_return),
+    ("POST", "/warehouse/return/{return_id}/close", return_actions.close_return),
+    ("POST", "/warehouse/return/{return_id}/cancel", return_actions.cancel_return),
+    ("POST", "/warehouse/return/{return_id}/flag", return_actions.flag_return),
     ("GET", "/warehouse/return/{return_id}/notes", loop_returns.list_notes),
     ("POST", "/warehouse/return/{return_id}/note", loop_returns.add_note),
     ("POST", "/order/link", loop_orders.order_link),
@@ -46,11 +60,20 @@ _OTHER_ROUTES: tuple[tuple[str, str, Handler], ...] = (
     ("DELETE", "/_sandbox/faults", control.clear_faults),
     ("GET", "/_sandbox/requests", control.request_counts),
     ("DELETE", "/_sandbox/requests", control.reset_requests),
+    ("POST", "/_sandbox/webhooks", control.set_webhooks),
+    ("DELETE", "/_sandbox/webhooks", control.clear_webhooks),
+    ("POST", "/_sandbox/returns/{return_id}/label", control.update_label),
+    ("POST", "/_sandbox/returns/{return_id}/touch", control.touch_return),
 )
 
 
 def create_sandbox_app(settings: Settings | None = None, world: World | None = None) -> FastAPI:
-    """A fresh sandbox; `app.state.world` is its data, `app.state.faults` its fault controls."""
+    """A fresh sandbox; `app.state.world` is its data, `app.state.faults` its fault controls.
+
+    `app.state.webhooks` is the webhook sender (None: webhooks off; see
+    `webhooks.configure_webhooks`), `await app.state.webhook_tasks_drained()` waits for
+    the deliveries under way.
+    """
     settings = settings or Settings()
     if world is None:
         # A bad data file raises ConfigError here, at start-up, not at the first request.
@@ -82,4 +105,5 @@ def create_sandbox_app(settings: Settings | None = None, world: World | None = N
     app.state.settings = settings
     app.state.world = world
     app.state.faults = faults
+    webhooks.install(app)
     return app

@@ -1,0 +1,230 @@
+"""Signed Loop webhooks, sent by the sandbox when a return or its label changes.
+
+Loop signs what PHP's `json_encode` prints (compact, `/` escaped as `\\/`, non-ASCII as
+`\\uXXXX`) and puts `base64(HMAC-SHA256(secret, body))` in `X-Loop-Signature`; a
+receiver must verify over the exact bytes it got, so we sign exactly the bytes we send.
+Failed deliveries are retried 5 times (6 attempts) with exponential backoff and jitter,
+as Loop documents (reference section 7).
+
+Deliveries run as background tasks so an action's response is never held up by the
+receiver; `Deliveries` keeps the tasks referenced (asyncio holds only weak references)
+and lets tests wait for them.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import copy
+import hashlib
+import hmac
+import json
+import logging
+from collections import deque
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from random import Random
+from typing import Any
+
+import httpx
+from fastapi import FastAPI
+
+from loopdesk.sandbox.world import World
+
+RETRIES = 5
+DEFAULT_BASE_DELAY = 1.0
+MAX_DELAY = 300.0
+# Loop honours a receiver's Retry-After up to 30 minutes; beyond that it gives up.
+MAX_RETRY_AFTER = 1800.0
+DEFAULT_TIMEOUT = 10.0
+# What `send` reports when no attempt got an HTTP response at all.
+NO_RESPONSE = 0
+# Loop's docs show `shop_id` as 12345; sandbox data files carry no shop id of their own.
+DEFAULT_SHOP_ID = 12345
+MAX_LOG = 1000
+
+log = logging.getLogger(__name__)
+
+
+def encode_body(payload: Any) -> bytes:
+    """PHP `json_encode` output: compact, ASCII-only, every `/` escaped as `\\/`."""
+    text = json.dumps(payload, separators=(",", ":"), ensure_ascii=True, allow_nan=False)
+    # Safe as a plain replace: `/` only occurs inside strings, and `\\/` is a valid escape
+    # even right after an escaped backslash.
+    return text.replace("/", "\\/").encode("ascii")
+
+
+def sign(body: bytes, secret: str) -> str:
+    """The `X-Loop-Signature` value for `body`: base64 of its HMAC-SHA256 under `secret`."""
+    digest = hmac.new(secret.encode("utf-8"), body, hashlib.sha256).digest()
+    return base64.b64encode(digest).decode("ascii")
+
+
+def backoff_delay(attempt: int, base_delay: float, rng: Random) -> float:
+    """Seconds before retry `attempt` (1-based): `base * 2**(attempt-1)`, equal jitter."""
+    ceiling = min(MAX_DELAY, base_delay * 2.0 ** (attempt - 1))
+    return ceiling / 2 + rng.uniform(0, ceiling / 2)
+
+
+def _retry_after(response: httpx.Response) -> float | None:
+    raw = response.headers.get("retry-after", "").strip()
+    try:
+        value = float(raw)
+    except ValueError:
+        return None  # HTTP-date form or garbage: fall back to our own backoff
+    return value if value >= 0 else None
+
+
+class WebhookSender:
+    """Delivers webhook bodies to one URL, signed with one secret."""
+
+    def __init__(
+        self,
+        url: str,
+        secret: str,
+        *,
+        client: httpx.AsyncClient | None = None,
+        retries: int = RETRIES,
+        base_delay: float = DEFAULT_BASE_DELAY,
+        timeout: float = DEFAULT_TIMEOUT,
+        rng: Random | None = None,
+    ) -> None:
+        self.url = url
+        self.secret = secret
+        self.client = client
+        self.retries = retries
+        self.base_delay = base_delay
+        self.timeout = timeout
+        self.rng = rng or Random()
+
+    async def send(self, topic: str, trigger: str, payload: Mapping[str, Any]) -> int:
+        """POST `{topic, trigger, **payload}`; the final status, or NO_RESPONSE (0)."""
+        rest = {k: v for k, v in payload.items() if k not in ("topic", "trigger")}
+        body = encode_body({"topic": topic, "trigger": trigger, **rest})
+        headers = {"Content-Type": "application/json", "X-Loop-Signature": sign(body, self.secret)}
+        if self.client is not None:
+            return await self._deliver(self.client, body, headers)
+        async with httpx.AsyncClient(timeout=self.timeout) as client:
+            return await self._deliver(client, body, headers)
+
+    async def _deliver(
+        self, client: httpx.AsyncClient, body: bytes, headers: dict[str, str]
+    ) -> int:
+        status, wait = NO_RESPONSE, 0.0
+        for attempt in range(self.retries + 1):
+            if attempt:
+                await asyncio.sleep(wait)
+            try:
+                response = await client.post(self.url, content=body, headers=headers)
+            except httpx.HTTPError:
+                status = NO_RESPONSE
+                wait = backoff_delay(attempt + 1, self.base_delay, self.rng)
+                continue
+            status = response.status_code
+            if 200 <= status < 300:
+                return status
+            wait = backoff_delay(attempt + 1, self.base_delay, self.rng)
+            asked = _retry_after(response)
+            if asked is not None:
+                if asked > MAX_RETRY_AFTER:
+                    return status
+                wait = asked
+        return status
+
+
+@dataclass(frozen=True)
+class Event:
+    topic: str
+    trigger: str
+    payload: dict[str, Any]
+
+
+def shop_id(world: World) -> Any:
+    return world.shop.get("id", DEFAULT_SHOP_ID)
+
+
+def return_event(world: World, item: Mapping[str, Any], trigger: str) -> Event:
+    """A `return` topic event: the full return object as it is now (a snapshot)."""
+    payload = {"shop_id": shop_id(world), **copy.deepcopy(dict(item))}
+    return Event("return", trigger, payload)
+
+
+def label_event(world: World, item: Mapping[str, Any]) -> Event:
+    """A `label`/`label.updated` event with the return's current label fields."""
+    payload = {
+        "shop_id": shop_id(world),
+        "return_id": item.get("id"),
+        "order_id": item.get("order_id"),
+        "carrier": item.get("carrier"),
+        "tracking_number": item.get("tracking_number"),
+        "label_status": item.get("label_status"),
+        "label_updated_at": item.get("label_updated_at"),
+    }
+    return Event("label", "label.updated", payload)
+
+
+@dataclass(frozen=True)
+class Delivery:
+    topic: str
+    trigger: str
+    status: int
+
+
+class Deliveries:
+    """The background sends of one app, and a log of how they ended."""
+
+    def __init__(self) -> None:
+        self.tasks: set[asyncio.Task[None]] = set()
+        self.log: deque[Delivery] = deque(maxlen=MAX_LOG)
+
+    def spawn(self, sender: WebhookSender, events: Sequence[Event]) -> None:
+        """Send `events` in order, in the background (order matters: updated before closed)."""
+        task = asyncio.get_running_loop().create_task(self._run(sender, list(events)))
+        self.tasks.add(task)
+        task.add_done_callback(self.tasks.discard)
+
+    async def _run(self, sender: WebhookSender, events: list[Event]) -> None:
+        for event in events:
+            try:
+                status = await sender.send(event.topic, event.trigger, event.payload)
+            except Exception:
+                # Nobody awaits this task; a bug must be visible, not a silent lost event.
+                log.exception("sandbox webhook %s/%s failed", event.topic, event.trigger)
+                status = NO_RESPONSE
+            self.log.append(Delivery(event.topic, event.trigger, status))
+
+    async def drained(self) -> None:
+        """Wait until every send started so far (and any started meanwhile) has ended."""
+        while self.tasks:
+            await asyncio.gather(*list(self.tasks), return_exceptions=True)
+
+
+def install(app: FastAPI) -> None:
+    """Webhook state of a fresh app: no receiver, no deliveries yet."""
+    deliveries = Deliveries()
+    app.state.webhooks = None
+    app.state.webhook_deliveries = deliveries
+    app.state.webhook_tasks_drained = deliveries.drained
+
+
+def configure_webhooks(
+    app: FastAPI,
+    url: str,
+    secret: str,
+    client: httpx.AsyncClient | None = None,
+    *,
+    base_delay: float = DEFAULT_BASE_DELAY,
+) -> WebhookSender:
+    """Send this app's webhooks to `url`, signed with `secret` (replaces any receiver)."""
+    sender = WebhookSender(url, secret, client=client, base_delay=base_delay)
+    app.state.webhooks = sender
+    return sender
+
+
+def emit(app: FastAPI, events: Sequence[Event]) -> None:
+    """Queue `events` for the configured receiver; without one, webhooks are off."""
+    sender: WebhookSender | None = getattr(app.state, "webhooks", None)
+    if sender is None or not events:
+        return
+    deliveries: Deliveries = app.state.webhook_deliveries
+    deliveries.spawn(sender, events)
