@@ -146,3 +146,15 @@ def test_db_upgrade_and_webhooks_replay() -> None:
     replay = runner.invoke(app, ["webhooks", "replay"])
     assert replay.exit_code == 0, replay.stderr
     assert json.loads(replay.stdout) == {}
+
+
+def test_sync_backfills_the_store() -> None:
+    from datetime import UTC, datetime, timedelta
+
+    since = (datetime.now(UTC) - timedelta(days=200)).date().isoformat()
+    result = runner.invoke(app, ["sync", "--since", since])
+    assert result.exit_code == 0, result.stderr
+    body = json.loads(result.stdout)
+    assert body["returns"] > 0 and body["pages"] >= 1 and body["resumed"] is False
+    bad = runner.invoke(app, ["sync", "--since", "last tuesday"])
+    assert bad.exit_code == 2 and bad.stdout == ""

@@ -11,6 +11,7 @@ from typing import Any
 import httpx
 import pytest
 import stamina
+from sqlalchemy import text as db_text
 
 from loopdesk import store as db
 from loopdesk.api.app import create_app
@@ -361,3 +362,81 @@ def test_key_cache_remembers_only_for_its_ttl(monkeypatch: pytest.MonkeyPatch) -
     assert "ld_secret" not in repr(cache._entries)
     now[0] += 6
     assert cache.get("ld_secret") is None
+
+
+# --- the whole webhook path: sandbox state change -> signed webhook -> store ---------
+
+
+async def test_sandbox_action_reaches_the_store_through_a_signed_webhook(svc: Service) -> None:
+    from loopdesk.sandbox.webhooks import configure_webhooks
+
+    # The sandbox delivers to the service in the same process, over ASGI.
+    receiver = httpx.AsyncClient(
+        transport=httpx.ASGITransport(app=svc.app), base_url="http://loopdesk"
+    )
+    configure_webhooks(svc.sandbox, "http://loopdesk/webhooks/loop", SECRET, client=receiver)
+    try:
+        view = (await svc.lookup(*demo_emails())).json()
+        target = next(r for r in view["returns"] if r["state"] == "open")
+        closed = await svc.client.post(f"/v1/returns/{target['id']}/close", headers=svc.auth)
+        assert closed.status_code == 200
+        await svc.sandbox.state.webhook_tasks_drained()
+        _, stored = await _stored(svc, target["id"])
+        assert stored.state == "closed"
+        assert (await svc.events()).get("applied", 0) >= 1
+        again = (await svc.lookup(*demo_emails())).json()
+        assert next(r for r in again["returns"] if r["id"] == target["id"])["state"] == "closed"
+    finally:
+        await receiver.aclose()
+
+
+# --- backfill ------------------------------------------------------------------------------
+
+
+async def test_backfill_pages_every_window_and_state_without_duplicates(svc: Service) -> None:
+    from datetime import UTC, datetime, timedelta
+
+    from loopdesk.customers.backfill import backfill
+
+    since = datetime.now(UTC) - timedelta(days=400)
+    result = await backfill(svc.store, svc.app.state.upstream.returns, since=since, page_size=25)
+    world = svc.sandbox.state.world.returns
+    assert result.returns == len(world) and result.pages > 5 and not result.resumed
+    windows = {r[2] for r in svc.sandbox.state.faults.request_log if "return/list" in r[1]}
+    assert all("pageSize=25" in q for q in windows)
+    async with svc.store.session() as session:
+        count = await session.scalar(db_text("SELECT COUNT(*) FROM returns"))
+    assert count == len(world)
+
+
+async def test_backfill_resumes_after_an_interruption(svc: Service) -> None:
+    from datetime import UTC, datetime, timedelta
+
+    from loopdesk.customers.backfill import backfill
+    from loopdesk.errors import LoopError
+
+    since = datetime.now(UTC) - timedelta(days=400)
+    client = svc.app.state.upstream.returns
+    # Fail after a few pages: the sync stops with a typed error, its checkpoint kept.
+    pages_before_failure = 4
+    seen = 0
+    real = client.returns_page
+
+    async def flaky(**kwargs: Any) -> Any:
+        nonlocal seen
+        seen += 1
+        if seen > pages_before_failure:
+            raise LoopError("Loop Returns could not be reached")
+        return await real(**kwargs)
+
+    client.returns_page = flaky
+    with pytest.raises(LoopError):
+        await backfill(svc.store, client, since=since, page_size=25)
+    client.returns_page = real
+    resumed = await backfill(svc.store, client, since=since, page_size=25)
+    assert resumed.resumed is True
+    async with svc.store.session() as session:
+        count = await session.scalar(db_text("SELECT COUNT(*) FROM returns"))
+        checkpoint = await db.get_checkpoint(session, "returns-backfill")
+    assert count == len(svc.sandbox.state.world.returns)
+    assert checkpoint is None  # a finished sync leaves nothing to resume
