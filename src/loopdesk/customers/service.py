@@ -44,6 +44,7 @@ class CustomerService:
         self.options = LookupOptions.from_settings(settings)
         self.source: Literal["loop", "sandbox"] = source
         self._flights: SingleFlight[CustomerView] = SingleFlight()
+        self._reads: SingleFlight[CustomerView | None] = SingleFlight()
         self._lock = FetchLock(settings.redis_url) if settings.redis_url else None
         # Views read from the store, kept in memory for a moment: a console polling one
         # customer costs no query. Local writes clear it; other workers' writes show
@@ -59,16 +60,28 @@ class CustomerService:
 
     async def lookup(self, emails: list[str], *, fresh: bool = False) -> CustomerView:
         addresses = profile_emails(emails, limit=self.options.max_emails)
-        now = datetime.now(UTC)
-        if not fresh:
-            async with self.store.session() as session:
-                fetched = await db.fetched_at(session, addresses)
-            if fetched is not None and now - fetched < timedelta(
-                seconds=self.settings.lookup_ttl_s
-            ):
-                return await self._from_store(addresses, fetched, now)
         key = "|".join(sorted(a.lower() for a in addresses))
+        if not fresh:
+            recent = self._recent.get(key)
+            if recent is not None and recent[0] > time.monotonic():
+                return recent[1]
+            # Concurrent callers share one store read as they share one upstream fetch.
+            stored = await self._reads.run(key, lambda: self._fresh_from_store(key, addresses))
+            if stored is not None:
+                return stored
         return await self._flights.run(key, lambda: self._fetch_once(key, addresses))
+
+    async def _fresh_from_store(self, key: str, addresses: list[str]) -> CustomerView | None:
+        """The stored view when it is fresher than the TTL, else None."""
+        now = datetime.now(UTC)
+        ttl = timedelta(seconds=self.settings.lookup_ttl_s)
+        async with self.store.reader() as session:  # one read transaction
+            fetched = await db.fetched_at(session, addresses)
+            if fetched is None or now - fetched >= ttl:
+                return None
+            view = await self._read_view(session, addresses, fetched, now)
+        self._remember(key, view, fetched + ttl)
+        return view
 
     def _remember(self, key: str, view: CustomerView, stale_at: datetime) -> None:
         hold = min(self.settings.lookup_memory_s, (stale_at - datetime.now(UTC)).total_seconds())
