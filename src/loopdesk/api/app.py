@@ -29,6 +29,7 @@ from loopdesk.settings import Settings
 
 log = structlog.get_logger(__name__)
 
+MAX_ID = 2**63 - 1  # ids are 64-bit in both databases
 KeyName = Annotated[str, Depends(require_api_key)]
 IdempotencyKey = Annotated[str | None, Header(alias="Idempotency-Key", max_length=200)]
 
@@ -229,7 +230,8 @@ def create_app(
         key: str | None = None,
         limit: Annotated[int, Query(ge=1, le=500)] = 50,
         before: Annotated[
-            int | None, Query(ge=1, description="Page: items older than this id")
+            int | None,
+            Query(ge=1, le=MAX_ID, description="Page: items older than this id"),
         ] = None,
     ) -> dict[str, Any]:
         async with request.app.state.store.session() as session:
