@@ -296,6 +296,12 @@ async def test_idempotency_key_returns_the_first_result(svc: Service) -> None:
     assert deleted.status_code == 200
     audit = (await svc.client.get("/v1/audit?action=allowlist.add", headers=svc.auth)).json()
     assert len(audit["items"]) == 1
+    later = (await svc.client.get("/v1/audit?since=2100-01-01T00:00:00Z", headers=svc.auth)).json()
+    assert later["items"] == []
+    earlier = (await svc.client.get("/v1/audit?until=2000-01-01T00:00:00", headers=svc.auth)).json()
+    assert earlier["items"] == []
+    by_key = (await svc.client.get("/v1/audit?key=agent-console&limit=1", headers=svc.auth)).json()
+    assert len(by_key["items"]) == 1 and by_key["nextBefore"] is not None
 
 
 async def test_note_and_return_state_actions(svc: Service) -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from datetime import UTC, datetime
 from typing import Annotated, Any, Literal
 
 import structlog
@@ -54,6 +55,13 @@ class CustomerIn(BaseModel):
     emails: list[str] = Field(default_factory=list)
     emailAddresses: list[str] = Field(default_factory=list)
     primaryEmailAddress: str | None = None
+
+
+def _aware(moment: datetime | None) -> datetime | None:
+    """Query times without a zone read as UTC."""
+    if moment is None or moment.tzinfo is not None:
+        return moment
+    return moment.replace(tzinfo=UTC)
 
 
 def create_app(
@@ -228,6 +236,8 @@ def create_app(
         _key: KeyName,
         action: str | None = None,
         key: str | None = None,
+        since: Annotated[datetime | None, Query(description="At or after (ISO 8601)")] = None,
+        until: Annotated[datetime | None, Query(description="Before (ISO 8601)")] = None,
         limit: Annotated[int, Query(ge=1, le=500)] = 50,
         before: Annotated[
             int | None,
@@ -236,7 +246,13 @@ def create_app(
     ) -> dict[str, Any]:
         async with request.app.state.store.session() as session:
             rows = await db.list_audit(
-                session, action=action, key_name=key, limit=limit, before_id=before
+                session,
+                action=action,
+                key_name=key,
+                since=_aware(since),
+                until=_aware(until),
+                limit=limit,
+                before_id=before,
             )
         items = [
             {
