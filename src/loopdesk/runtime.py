@@ -7,14 +7,13 @@ process (through `httpx.ASGITransport`, no socket), which surfaces announce.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from types import TracebackType
-from typing import Self
 
 import httpx
 from fastapi import FastAPI
 
 from loopdesk.customers.lookup import LookupOptions, lookup_customer
 from loopdesk.customers.view import CustomerView
+from loopdesk.loop.closing import AsyncClosing
 from loopdesk.loop.returns import LoopReturnsClient
 from loopdesk.loop.tracking import OrderTrackingClient
 from loopdesk.sandbox.app import create_sandbox_app
@@ -26,7 +25,7 @@ SANDBOX_TOKEN = "sandbox"  # noqa: S105 - the in-process sandbox's own token, no
 
 
 @dataclass
-class Upstream:
+class Upstream(AsyncClosing):
     settings: Settings
     returns: LoopReturnsClient
     tracking: OrderTrackingClient | None
@@ -72,14 +71,3 @@ class Upstream:
         await self.returns.aclose()
         if self.tracking is not None:
             await self.tracking.aclose()
-
-    async def __aenter__(self) -> Self:
-        return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        await self.aclose()

@@ -6,7 +6,6 @@ Normalization lives in `loopdesk.domain`; this module only knows the wire.
 from __future__ import annotations
 
 import datetime as dt
-from types import TracebackType
 from typing import Any, Literal, Self
 from urllib.parse import parse_qs, quote, urlencode, urlsplit
 
@@ -15,6 +14,7 @@ import structlog
 
 from loopdesk.domain.upstream_errors import action_failure_message, upstream_message
 from loopdesk.errors import LoopRejected, LoopValidationError
+from loopdesk.loop.closing import AsyncClosing
 from loopdesk.loop.http import InvalidLoopBody, UpstreamHTTP, UpstreamResponse
 from loopdesk.loop.stats import UpstreamStats
 from loopdesk.settings import Settings
@@ -24,7 +24,7 @@ log = structlog.get_logger("loopdesk.loop")
 ReturnAction = Literal["process", "close", "cancel", "flag"]
 
 
-class LoopReturnsClient:
+class LoopReturnsClient(AsyncClosing):
     def __init__(
         self,
         *,
@@ -58,17 +58,6 @@ class LoopReturnsClient:
 
     async def aclose(self) -> None:
         await self._http.aclose()
-
-    async def __aenter__(self) -> Self:
-        return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        await self.aclose()
 
     # Reads -------------------------------------------------------------------
 

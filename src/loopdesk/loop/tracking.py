@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from types import TracebackType
 from typing import Any, Self
 from urllib.parse import quote
 
@@ -10,6 +9,7 @@ import httpx
 
 from loopdesk.domain.upstream_errors import upstream_message
 from loopdesk.errors import LoopError
+from loopdesk.loop.closing import AsyncClosing
 from loopdesk.loop.http import UpstreamHTTP
 from loopdesk.loop.stats import UpstreamStats
 from loopdesk.settings import Settings
@@ -22,7 +22,7 @@ ORDERS_QUERY = (
 )
 
 
-class OrderTrackingClient:
+class OrderTrackingClient(AsyncClosing):
     def __init__(
         self,
         *,
@@ -59,17 +59,6 @@ class OrderTrackingClient:
 
     async def aclose(self) -> None:
         await self._http.aclose()
-
-    async def __aenter__(self) -> Self:
-        return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        await self.aclose()
 
     async def orders_for_emails(self, emails: list[str]) -> Any:
         """Orders and shipments of a customer's addresses: the decoded GraphQL body."""
