@@ -446,3 +446,13 @@ async def test_backfill_resumes_after_an_interruption(svc: Service) -> None:
         checkpoint = await db.get_checkpoint(session, "returns-backfill")
     assert count == len(svc.sandbox.state.world.returns)
     assert checkpoint is None  # a finished sync leaves nothing to resume
+
+
+async def test_in_process_sandbox_sends_its_webhooks_to_the_service(svc: Service) -> None:
+    view = (await svc.lookup(*demo_emails())).json()
+    target = next(r for r in view["returns"] if r["state"] == "open")
+    flagged = await svc.client.post(f"/v1/returns/{target['id']}/flag", headers=svc.auth)
+    assert flagged.status_code == 200
+    await svc.sandbox.state.webhook_tasks_drained()
+    _, stored = await _stored(svc, target["id"])
+    assert stored.state == "review"

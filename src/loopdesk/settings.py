@@ -61,6 +61,8 @@ class Settings(BaseSettings):
     sandbox_rate_limit_per_minute: int = Field(default=300, ge=0)  # 0 = unlimited
     sandbox_notes_shape: str = Field(default="array", pattern="^(array|object)$")
     sandbox_seed: int = 1086
+    # `serve` with the in-process sandbox: its webhooks go to the service itself.
+    sandbox_webhooks_to_self: bool = True
     sandbox_customers: int = Field(default=240, ge=1)
 
     # Upstream client behaviour.

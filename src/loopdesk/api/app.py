@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime
 from typing import Annotated, Any, Literal
 
+import httpx
 import structlog
 from fastapi import Depends, FastAPI, Header, Query, Request, Response
 from fastapi.responses import JSONResponse, PlainTextResponse
@@ -26,6 +29,7 @@ from loopdesk.customers.service import CustomerService
 from loopdesk.customers.webhooks import ingest
 from loopdesk.logs import configure_logging
 from loopdesk.runtime import SANDBOX_NOTICE, Upstream
+from loopdesk.sandbox.webhooks import configure_webhooks
 from loopdesk.settings import Settings
 
 log = structlog.get_logger(__name__)
@@ -86,11 +90,28 @@ def create_app(
             source="sandbox" if upstream.sandbox is not None else "loop",
         )
         app.state.actions = ActionRunner(opened, upstream.returns)
+        receiver: httpx.AsyncClient | None = None
         if upstream.sandbox is not None:
             log.warning("sandbox.in_use", notice=SANDBOX_NOTICE)
+            if settings.sandbox_webhooks_to_self:
+                # The in-process sandbox signs its state changes to our own webhook
+                # endpoint, so the demo exercises the whole webhook path.
+                receiver = httpx.AsyncClient(
+                    transport=httpx.ASGITransport(app=app), base_url="http://loopdesk.local"
+                )
+                configure_webhooks(
+                    upstream.sandbox,
+                    "http://loopdesk.local/webhooks/loop",
+                    settings.loop_webhook_secret.get_secret_value(),
+                    client=receiver,
+                )
         try:
             yield
         finally:
+            if receiver is not None and upstream.sandbox is not None:
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(upstream.sandbox.state.webhook_tasks_drained(), 5)
+                await receiver.aclose()
             await app.state.customers.aclose()
             await upstream.aclose()
             if store is None:
