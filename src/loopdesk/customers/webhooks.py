@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 import structlog
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from loopdesk import store as db
 from loopdesk.domain.normalize import normalize_return
@@ -70,31 +71,30 @@ async def replay_failed(store: db.Store, *, limit: int = 100) -> dict[str, int]:
 
 
 async def _apply(store: db.Store, event_id: int, event: WebhookEvent | None) -> Applied:
-    status: Applied
-    error: str | None = None
+    """Apply and mark the event in one transaction; on failure, mark it failed."""
     try:
         if event is None:
             raise InvalidInput("webhook body is not a JSON object")
-        status = await _apply_event(store, event)
+        async with store.session() as session:
+            status = await _apply_event(session, event)
+            await db.mark_event(session, event_id, status, None)
+        return status
     except (LoopdeskError, ValueError, KeyError, TypeError) as exc:
-        status, error = "failed", getattr(exc, "message", None) or str(exc)
+        error = getattr(exc, "message", None) or str(exc)
         log.warning("webhook.apply_failed", event_id=event_id, error=error)
     async with store.session() as session:
-        await db.mark_event(session, event_id, status, error)
-    return status
+        await db.mark_event(session, event_id, "failed", error)
+    return "failed"
 
 
-async def _apply_event(store: db.Store, event: WebhookEvent) -> Applied:
+async def _apply_event(session: AsyncSession, event: WebhookEvent) -> Applied:
     payload = event.payload
     if event.topic == "return":
         raw = {k: v for k, v in payload.items() if k not in ("topic", "trigger")}
-        model = normalize_return(raw)
-        async with store.session() as session:
-            await db.upsert_returns(session, [(raw, model)])
+        await db.upsert_returns(session, [(raw, normalize_return(raw))])
         return "applied"
     if event.topic == "label" and event.return_id:
         fields: dict[str, Any] = {k: payload[k] for k in LABEL_FIELDS if k in payload}
-        async with store.session() as session:
-            known = await db.apply_label_update(session, event.return_id, fields)
+        known = await db.apply_label_update(session, event.return_id, fields)
         return "applied" if known else "ignored"
     return "ignored"
