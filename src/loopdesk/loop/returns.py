@@ -6,17 +6,16 @@ Normalization lives in `loopdesk.domain`; this module only knows the wire.
 from __future__ import annotations
 
 import datetime as dt
-from typing import Any, Literal, Self
+from typing import Any, Literal
 from urllib.parse import parse_qs, quote, urlencode, urlsplit
 
-import httpx
 import structlog
+from pydantic import SecretStr
 
 from loopdesk.domain.upstream_errors import action_failure_message, upstream_message
 from loopdesk.errors import LoopRejected, LoopValidationError
-from loopdesk.loop.closing import AsyncClosing
-from loopdesk.loop.http import InvalidLoopBody, UpstreamHTTP, UpstreamResponse
-from loopdesk.loop.stats import UpstreamStats
+from loopdesk.loop.client import UpstreamClient
+from loopdesk.loop.http import InvalidLoopBody, UpstreamResponse
 from loopdesk.settings import Settings
 
 log = structlog.get_logger("loopdesk.loop")
@@ -24,40 +23,13 @@ log = structlog.get_logger("loopdesk.loop")
 ReturnAction = Literal["process", "close", "cancel", "flag"]
 
 
-class LoopReturnsClient(AsyncClosing):
-    def __init__(
-        self,
-        *,
-        base_url: str,
-        token: str,
-        settings: Settings,
-        transport: httpx.AsyncBaseTransport | None = None,
-    ) -> None:
-        self._http = UpstreamHTTP(
-            service="Loop Returns",
-            base_url=base_url,
-            token=token,
-            auth_header="X-Authorization",  # Loop's own header, no "Bearer" prefix
-            settings=settings,
-            transport=transport,
-        )
+class LoopReturnsClient(UpstreamClient):
+    service = "Loop Returns"
+    auth_header = "X-Authorization"  # Loop's own header, no "Bearer" prefix
 
     @classmethod
-    def from_settings(
-        cls, settings: Settings, transport: httpx.AsyncBaseTransport | None = None
-    ) -> Self:
-        secret = settings.loop_api_token or settings.sandbox_token
-        token = secret.get_secret_value() if secret else ""
-        return cls(
-            base_url=settings.loop_base_url, token=token, settings=settings, transport=transport
-        )
-
-    @property
-    def stats(self) -> UpstreamStats:
-        return self._http.stats
-
-    async def aclose(self) -> None:
-        await self._http.aclose()
+    def configured(cls, settings: Settings) -> tuple[str, SecretStr | None]:
+        return settings.loop_base_url, settings.loop_api_token
 
     # Reads -------------------------------------------------------------------
 

@@ -2,16 +2,14 @@
 
 from __future__ import annotations
 
-from typing import Any, Self
+from typing import Any
 from urllib.parse import quote
 
-import httpx
+from pydantic import SecretStr
 
 from loopdesk.domain.upstream_errors import upstream_message
 from loopdesk.errors import LoopError
-from loopdesk.loop.closing import AsyncClosing
-from loopdesk.loop.http import UpstreamHTTP
-from loopdesk.loop.stats import UpstreamStats
+from loopdesk.loop.client import UpstreamClient
 from loopdesk.settings import Settings
 
 # Verbatim from Gladly's Loop Order Tracking app: the peer's fixtures pin this text.
@@ -22,43 +20,13 @@ ORDERS_QUERY = (
 )
 
 
-class OrderTrackingClient(AsyncClosing):
-    def __init__(
-        self,
-        *,
-        base_url: str,
-        token: str,
-        settings: Settings,
-        transport: httpx.AsyncBaseTransport | None = None,
-    ) -> None:
-        self._http = UpstreamHTTP(
-            service="Loop Order Tracking",
-            base_url=base_url,
-            token=token,
-            auth_header="x-wonderment-access-token",
-            settings=settings,
-            transport=transport,
-        )
+class OrderTrackingClient(UpstreamClient):
+    service = "Loop Order Tracking"
+    auth_header = "x-wonderment-access-token"
 
     @classmethod
-    def from_settings(
-        cls, settings: Settings, transport: httpx.AsyncBaseTransport | None = None
-    ) -> Self:
-        secret = settings.order_tracking_token or settings.sandbox_token
-        token = secret.get_secret_value() if secret else ""
-        return cls(
-            base_url=settings.order_tracking_base_url,
-            token=token,
-            settings=settings,
-            transport=transport,
-        )
-
-    @property
-    def stats(self) -> UpstreamStats:
-        return self._http.stats
-
-    async def aclose(self) -> None:
-        await self._http.aclose()
+    def configured(cls, settings: Settings) -> tuple[str, SecretStr | None]:
+        return settings.order_tracking_base_url, settings.order_tracking_token
 
     async def orders_for_emails(self, emails: list[str]) -> Any:
         """Orders and shipments of a customer's addresses: the decoded GraphQL body."""
