@@ -130,19 +130,21 @@ def normalize_return(raw: Any) -> LoopReturn:
                     providerId=_text(raw.get("provider_order_id")),
                     number=_text(raw.get("order_number")),
                 ),
-                "return": ReturnSide(
-                    productTotal=_money(raw.get("return_product_total")),
-                    discountTotal=_money(raw.get("return_discount_total")),
-                    taxTotal=_money(raw.get("return_tax_total")),
-                    total=_money(raw.get("return_total")),
-                    items=[_return_item(i) for i in _list(raw.get("line_items"), "line_items")],
+                "return": ReturnSide.model_validate(
+                    {
+                        **_totals(raw, "return"),
+                        "items": [
+                            _return_item(i) for i in _list(raw.get("line_items"), "line_items")
+                        ],
+                    }
                 ),
-                "exchange": ExchangeSide(
-                    productTotal=_money(raw.get("exchange_product_total")),
-                    discountTotal=_money(raw.get("exchange_discount_total")),
-                    taxTotal=_money(raw.get("exchange_tax_total")),
-                    total=_money(raw.get("exchange_total")),
-                    items=[_exchange_item(i) for i in _list(raw.get("exchanges"), "exchanges")],
+                "exchange": ExchangeSide.model_validate(
+                    {
+                        **_totals(raw, "exchange"),
+                        "items": [
+                            _exchange_item(i) for i in _list(raw.get("exchanges"), "exchanges")
+                        ],
+                    }
                 ),
                 "costBreakdown": CostBreakdown(
                     handlingFee=_money(raw.get("handling_fee")),
@@ -171,6 +173,16 @@ def normalize_return(raw: Any) -> LoopReturn:
         raise InvalidUpstreamData(
             f"{context}: {_first_error(exc)}", details={"returnId": return_id}
         ) from None
+
+
+def _totals(raw: dict[str, Any], side: str) -> dict[str, str]:
+    """A side's totals: Loop names them `<side>_product_total`, ... `<side>_total`."""
+    return {
+        "productTotal": _money(raw.get(f"{side}_product_total")),
+        "discountTotal": _money(raw.get(f"{side}_discount_total")),
+        "taxTotal": _money(raw.get(f"{side}_tax_total")),
+        "total": _money(raw.get(f"{side}_total")),
+    }
 
 
 def display_outcome(value: Any) -> str:
