@@ -4,6 +4,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+import stamina
 import structlog
 
 REPO = Path(__file__).resolve().parents[1]
@@ -23,3 +24,11 @@ def _reset_logging() -> Iterator[None]:
     """Commands configure structlog for the process; each test starts from defaults."""
     yield
     structlog.reset_defaults()
+
+
+@pytest.fixture
+def instant_retries() -> Iterator[None]:
+    """Retries without waits (3 attempts), for tests about what is retried, not when."""
+    stamina.set_testing(True, attempts=3)
+    yield
+    stamina.set_testing(False)

@@ -125,6 +125,11 @@ def test_allowlist_add() -> None:
     assert isinstance(body["id"], str) and body["id"]
     bad = runner.invoke(app, ["allowlist", "add", "colour", "blue"])
     assert bad.exit_code == 2 and bad.stdout == ""
+    import sqlite3
+
+    with sqlite3.connect("loopdesk.db") as conn:  # audited like the service's actions
+        rows = conn.execute("SELECT key_name, action, ok FROM audit_log").fetchall()
+    assert rows == [("cli", "allowlist.add", 1)]
 
 
 def test_keys_create_prints_the_key_alone_and_revoke() -> None:

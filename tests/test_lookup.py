@@ -8,7 +8,6 @@ from typing import Any
 
 import httpx
 import pytest
-import stamina
 
 from loopdesk.customers.lookup import LookupOptions, lookup_customer
 from loopdesk.errors import InvalidInput
@@ -21,11 +20,7 @@ from loopdesk.settings import Settings
 TOKEN = "sandbox-test-token"
 
 
-@pytest.fixture(autouse=True)
-def _fast_retries() -> Any:
-    stamina.set_testing(True, attempts=2)
-    yield
-    stamina.set_testing(False)
+pytestmark = pytest.mark.usefixtures("instant_retries")
 
 
 def make_settings(**overrides: Any) -> Settings:

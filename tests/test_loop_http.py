@@ -46,11 +46,7 @@ def make_http(token: str = SECRET, **overrides: Any) -> UpstreamHTTP:
     )
 
 
-@pytest.fixture(autouse=True)
-def instant_retries() -> Iterator[None]:
-    stamina.set_testing(True, attempts=3)
-    yield
-    stamina.set_testing(False)
+pytestmark = pytest.mark.usefixtures("instant_retries")
 
 
 @pytest.fixture

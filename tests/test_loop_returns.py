@@ -11,7 +11,6 @@ from typing import Any
 import httpx
 import pytest
 import respx
-import stamina
 
 from loopdesk.errors import (
     InvalidUpstreamData,
@@ -23,16 +22,13 @@ from loopdesk.errors import (
 from loopdesk.loop import LoopReturnsClient
 from loopdesk.loop.returns import returns_list_url
 from loopdesk.settings import LOOP_BASE_URL, Settings
+from tests.conftest import CONFORMANCE
 
 TOKEN = "loop-returns-token-abc"
-ACTIONS = Path("/work/shared/conformance/gladly-app-platform/loop_returns/actions")
+ACTIONS = CONFORMANCE / "loop_returns" / "actions"
 
 
-@pytest.fixture(autouse=True)
-def instant_retries() -> Iterator[None]:
-    stamina.set_testing(True, attempts=3)
-    yield
-    stamina.set_testing(False)
+pytestmark = pytest.mark.usefixtures("instant_retries")
 
 
 @pytest.fixture

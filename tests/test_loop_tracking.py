@@ -9,7 +9,6 @@ from typing import Any
 import httpx
 import pytest
 import respx
-import stamina
 from fastapi import FastAPI, Request
 
 from loopdesk.errors import LoopAuthError, LoopError, LoopNotFound
@@ -37,11 +36,7 @@ ORDERS = {
 }
 
 
-@pytest.fixture(autouse=True)
-def instant_retries() -> Iterator[None]:
-    stamina.set_testing(True, attempts=3)
-    yield
-    stamina.set_testing(False)
+pytestmark = pytest.mark.usefixtures("instant_retries")
 
 
 @pytest.fixture

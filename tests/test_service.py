@@ -10,7 +10,6 @@ from typing import Any
 
 import httpx
 import pytest
-import stamina
 from sqlalchemy import text as db_text
 
 from loopdesk import store as db
@@ -63,11 +62,7 @@ class Service:
         return {status: n for status, n in counts.items() if n}
 
 
-@pytest.fixture(autouse=True)
-def _fast_retries() -> Any:
-    stamina.set_testing(True, attempts=2)
-    yield
-    stamina.set_testing(False)
+pytestmark = pytest.mark.usefixtures("instant_retries")
 
 
 async def _service(tmp_path: Path, **overrides: Any) -> AsyncIterator[Service]:

@@ -12,18 +12,19 @@ from loopdesk.errors import LoopdeskError
 class ActionOutcome:
     status: int
     body: dict[str, Any]
+    action: str = ""  # the audited action's name, for metrics; not part of the answer
 
     @property
     def ok(self) -> bool:
         return self.status < 400
 
     @classmethod
-    def from_error(cls, exc: LoopdeskError) -> ActionOutcome:
-        return cls(exc.http_status, exc.to_body())
+    def from_error(cls, exc: LoopdeskError, action: str = "") -> ActionOutcome:
+        return cls(exc.http_status, exc.to_body(), action)
 
     def to_json(self) -> dict[str, Any]:
         return {"status": self.status, "body": self.body}
 
     @classmethod
-    def from_json(cls, data: dict[str, Any]) -> ActionOutcome:
-        return cls(int(data["status"]), dict(data["body"]))
+    def from_json(cls, data: dict[str, Any], action: str = "") -> ActionOutcome:
+        return cls(int(data["status"]), dict(data["body"]), action)

@@ -8,16 +8,17 @@ request gets the first outcome back and Loop is not called again.
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
-from typing import Any
+from typing import Any, Literal, get_args
 
 from loopdesk import store as db
 from loopdesk.actions.outcome import ActionOutcome
 from loopdesk.domain.normalize import normalize_notes
 from loopdesk.errors import InvalidInput, LoopdeskError
-from loopdesk.loop.returns import LoopReturnsClient
+from loopdesk.loop.returns import LoopReturnsClient, ReturnAction
 
-ALLOWLIST_TYPES = ("order", "product", "email", "product_tag")
-RETURN_ACTIONS = ("process", "close", "cancel", "flag")
+AllowlistType = Literal["order", "product", "email", "product_tag"]
+ALLOWLIST_TYPES: tuple[str, ...] = get_args(AllowlistType)
+RETURN_ACTIONS: tuple[str, ...] = get_args(ReturnAction)
 MAX_NOTE_LENGTH = 255
 
 
@@ -40,11 +41,11 @@ class ActionRunner:
             async with self.store.session() as session:
                 first = await db.find_idempotent(session, key_name, idempotency_key)
             if first is not None:
-                return ActionOutcome.from_json(first.result)
+                return ActionOutcome.from_json(first.result, action)
         try:
-            outcome = ActionOutcome(200, await call())
+            outcome = ActionOutcome(200, await call(), action)
         except LoopdeskError as exc:
-            outcome = ActionOutcome.from_error(exc)
+            outcome = ActionOutcome.from_error(exc, action)
         async with self.store.session() as session:
             if outcome.ok and after is not None:
                 await after(session)
@@ -61,15 +62,19 @@ class ActionRunner:
 
     # --- the actions -----------------------------------------------------------
 
-    async def return_link(self, order_name: str, zip_code: str, **audit: Any) -> ActionOutcome:
+    async def return_link(
+        self, order_name: str, zip_code: str, *, gift: bool = False, **audit: Any
+    ) -> ActionOutcome:
         if not order_name.strip() or not zip_code.strip():
             raise InvalidInput("orderName and zip are both required")
 
         async def call() -> dict[str, Any]:
-            answer = await self.loop.create_return_link(order_name, zip_code)
+            answer = await self.loop.create_return_link(order_name, zip_code, gift=gift)
             return {"url": str(answer["url"])}
 
-        inputs = {"orderName": order_name, "zip": zip_code}
+        inputs: dict[str, Any] = {"orderName": order_name, "zip": zip_code}
+        if gift:
+            inputs["gift"] = True
         return await self.run("return-link", inputs, call, **audit)
 
     async def allowlist_add(self, entry_type: str, value: str, **audit: Any) -> ActionOutcome:
@@ -113,7 +118,7 @@ class ActionRunner:
             raise InvalidInput(f"action must be one of {', '.join(RETURN_ACTIONS)}")
 
         async def call() -> dict[str, Any]:
-            await self.loop.return_action(return_id, action)  # type: ignore[arg-type]
+            await self.loop.return_action(return_id, action)  # type: ignore[arg-type]  # checked above
             return {"returnId": return_id, "action": action, "accepted": True}
 
         return await self.run(f"return.{action}", {"returnId": return_id}, call, **audit)

@@ -7,7 +7,7 @@ import contextlib
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any
 
 import httpx
 import structlog
@@ -19,7 +19,7 @@ from pydantic import BaseModel, Field
 from loopdesk import __version__
 from loopdesk import store as db
 from loopdesk.actions.outcome import ActionOutcome
-from loopdesk.actions.run import ActionRunner
+from loopdesk.actions.run import ActionRunner, AllowlistType
 from loopdesk.api.auth import require_api_key
 from loopdesk.api.errors import error_response, install_error_handlers
 from loopdesk.api.keycache import KeyCache
@@ -28,6 +28,7 @@ from loopdesk.api.metrics import Metrics, RequestMetrics
 from loopdesk.customers.service import CustomerService
 from loopdesk.customers.webhooks import ingest
 from loopdesk.logs import configure_logging
+from loopdesk.loop.returns import ReturnAction
 from loopdesk.runtime import SANDBOX_NOTICE, Upstream
 from loopdesk.sandbox.webhooks import configure_webhooks
 from loopdesk.settings import Settings
@@ -35,6 +36,14 @@ from loopdesk.settings import Settings
 log = structlog.get_logger(__name__)
 
 MAX_ID = 2**63 - 1  # ids are 64-bit in both databases
+
+
+def _runner(request: Request) -> ActionRunner:
+    runner: ActionRunner = request.app.state.actions
+    return runner
+
+
+Runner = Annotated[ActionRunner, Depends(_runner)]
 KeyName = Annotated[str, Depends(require_api_key)]
 IdempotencyKey = Annotated[str | None, Header(alias="Idempotency-Key", max_length=200)]
 
@@ -45,7 +54,7 @@ class ReturnLinkIn(BaseModel):
 
 
 class AllowlistIn(BaseModel):
-    type: Literal["order", "product", "email", "product_tag"]
+    type: AllowlistType
     value: str = Field(min_length=1, max_length=500)
 
 
@@ -194,62 +203,57 @@ def create_app(
 
     # --- actions ---------------------------------------------------------------
 
-    def _answer(action: str, outcome: ActionOutcome) -> JSONResponse:
+    def _answer(outcome: ActionOutcome) -> JSONResponse:
         app.state.customers.invalidate()
-        metrics.actions.labels(action, str(outcome.ok).lower()).inc()
+        metrics.actions.labels(outcome.action, str(outcome.ok).lower()).inc()
         return JSONResponse(outcome.body, status_code=outcome.status)
 
     @app.post("/v1/actions/return-link", tags=["actions"])
     async def return_link(
-        request: Request, key: KeyName, body: ReturnLinkIn, idem: IdempotencyKey = None
+        runner: Runner, key: KeyName, body: ReturnLinkIn, idem: IdempotencyKey = None
     ) -> JSONResponse:
-        runner: ActionRunner = request.app.state.actions
         outcome = await runner.return_link(
             body.orderName, body.zip, key_name=key, idempotency_key=idem
         )
-        return _answer("return-link", outcome)
+        return _answer(outcome)
 
     @app.post("/v1/actions/allowlist", tags=["actions"])
     async def allowlist_add(
-        request: Request, key: KeyName, body: AllowlistIn, idem: IdempotencyKey = None
+        runner: Runner, key: KeyName, body: AllowlistIn, idem: IdempotencyKey = None
     ) -> JSONResponse:
-        runner: ActionRunner = request.app.state.actions
         outcome = await runner.allowlist_add(
             body.type, body.value, key_name=key, idempotency_key=idem
         )
-        return _answer("allowlist.add", outcome)
+        return _answer(outcome)
 
     @app.delete("/v1/actions/allowlist/{entry_id}", tags=["actions"])
     async def allowlist_delete(
-        request: Request, key: KeyName, entry_id: str, idem: IdempotencyKey = None
+        runner: Runner, key: KeyName, entry_id: str, idem: IdempotencyKey = None
     ) -> JSONResponse:
-        runner: ActionRunner = request.app.state.actions
         outcome = await runner.allowlist_delete(entry_id, key_name=key, idempotency_key=idem)
-        return _answer("allowlist.delete", outcome)
+        return _answer(outcome)
 
     @app.post("/v1/returns/{return_id}/notes", tags=["actions"])
     async def add_note(
-        request: Request,
+        runner: Runner,
         key: KeyName,
         return_id: str,
         body: NoteIn,
         idem: IdempotencyKey = None,
     ) -> JSONResponse:
-        runner: ActionRunner = request.app.state.actions
         outcome = await runner.add_note(return_id, body.content, key_name=key, idempotency_key=idem)
-        return _answer("note.add", outcome)
+        return _answer(outcome)
 
     @app.post("/v1/returns/{return_id}/{action}", tags=["actions"])
     async def return_action(
-        request: Request,
+        runner: Runner,
         key: KeyName,
         return_id: str,
-        action: Literal["process", "close", "cancel", "flag"],
+        action: ReturnAction,
         idem: IdempotencyKey = None,
     ) -> JSONResponse:
-        runner: ActionRunner = request.app.state.actions
         outcome = await runner.return_action(return_id, action, key_name=key, idempotency_key=idem)
-        return _answer(f"return.{action}", outcome)
+        return _answer(outcome)
 
     @app.get("/v1/audit", tags=["audit"])
     async def audit(

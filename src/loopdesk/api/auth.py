@@ -36,5 +36,4 @@ async def require_api_key(request: Request) -> str:
         if name is None:
             raise Unauthorized("invalid API key")
         cache.put(presented, name)
-    request.state.key_name = name
     return name

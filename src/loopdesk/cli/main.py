@@ -18,7 +18,9 @@ import typer
 from pydantic import ValidationError
 from rich.console import Console
 
-from loopdesk.errors import ConfigError, LoopdeskError, LoopValidationError
+from loopdesk.actions.outcome import ActionOutcome
+from loopdesk.actions.run import ActionRunner
+from loopdesk.errors import ConfigError, InvalidInput, LoopdeskError, LoopValidationError
 from loopdesk.settings import Settings
 
 T = TypeVar("T")
@@ -81,6 +83,8 @@ def run_async(factory: Callable[[], Awaitable[T]]) -> T:
         return asyncio.run(factory())  # type: ignore[arg-type]
     except LoopValidationError as exc:
         raise fail("; ".join(e["message"] for e in exc.errors) or exc.message) from None
+    except InvalidInput as exc:  # the caller's words are off: a usage error
+        raise fail(exc.message, code=2) from None
     except LoopdeskError as exc:
         raise fail(exc.message) from None
 
@@ -244,6 +248,34 @@ def normalize(
 # --- actions ----------------------------------------------------------------------
 
 
+CLI_KEY_NAME = "cli"  # how the audit log names actions taken from the command line
+
+
+def run_action(
+    settings: Settings, act: Callable[[ActionRunner], Awaitable[ActionOutcome]]
+) -> dict[str, Any]:
+    """Run an action the way the service does (audited in the store); its answer, or
+    Loop's refusal on stderr with exit 1."""
+    from loopdesk import store as db
+
+    upstream = _upstream(settings)
+
+    async def go() -> ActionOutcome:
+        store = await db.Store.open(settings.database_url, migrate=True)
+        try:
+            async with upstream:
+                return await act(ActionRunner(store, upstream.returns))
+        finally:
+            await store.close()
+
+    outcome = run_async(go)
+    if not outcome.ok:
+        error = outcome.body.get("error", {})
+        problems = error.get("details", {}).get("errors") or []
+        raise fail("; ".join(p["message"] for p in problems) or error.get("message", "failed"))
+    return outcome.body
+
+
 @app.command("return-link")
 def return_link(
     order_name: Annotated[str, typer.Argument(help='Order name, e.g. "#1086".')],
@@ -253,22 +285,14 @@ def return_link(
     sandbox_data: SandboxData = None,
 ) -> None:
     """Create a personalized Loop return link for an order."""
-    if not order_name.strip() or not zip_code.strip():
-        raise fail("order name and zip are both required")
-    upstream = _upstream(load_settings(sandbox_data=sandbox_data))
-
-    async def go() -> Any:
-        async with upstream:
-            return await upstream.returns.create_return_link(order_name, zip_code, gift=gift)
-
-    result = run_async(go)
+    result = run_action(
+        load_settings(sandbox_data=sandbox_data),
+        lambda runner: runner.return_link(order_name, zip_code, gift=gift, key_name=CLI_KEY_NAME),
+    )
     if as_json:
-        emit_json({"url": result["url"]})
+        emit_json(result)
     else:
         sys.stdout.write(f"{result['url']}\n")
-
-
-ALLOWLIST_TYPES = ("order", "product", "email", "product_tag")
 
 
 @allowlist_app.command("add")
@@ -280,18 +304,12 @@ def allowlist_add(
     sandbox_data: SandboxData = None,
 ) -> None:
     """Allow a return outside the window: add an allowlist entry."""
-    if entry_type not in ALLOWLIST_TYPES:
-        raise fail(f"TYPE must be one of {', '.join(ALLOWLIST_TYPES)}", code=2)
-    if not value.strip():
-        raise fail("VALUE must not be empty", code=2)
-    upstream = _upstream(load_settings(sandbox_data=sandbox_data))
-
-    async def go() -> Any:
-        async with upstream:
-            return await upstream.returns.create_allowlist_entry(entry_type, value)
-
-    entry = run_async(go)
-    emit_json({"id": str(entry["id"]), "type": entry["type"], "value": entry["value"]})
+    emit_json(
+        run_action(
+            load_settings(sandbox_data=sandbox_data),
+            lambda runner: runner.allowlist_add(entry_type, value, key_name=CLI_KEY_NAME),
+        )
+    )
 
 
 @allowlist_app.command("list")
@@ -310,14 +328,12 @@ def allowlist_list(page: int = 1, sandbox_data: SandboxData = None) -> None:
 @allowlist_app.command("delete")
 def allowlist_delete(entry_id: str, sandbox_data: SandboxData = None) -> None:
     """Delete an allowlist entry."""
-    upstream = _upstream(load_settings(sandbox_data=sandbox_data))
-
-    async def go() -> Any:
-        async with upstream:
-            return await upstream.returns.delete_allowlist_entry(entry_id)
-
-    run_async(go)
-    emit_json({"id": entry_id, "deleted": True})
+    emit_json(
+        run_action(
+            load_settings(sandbox_data=sandbox_data),
+            lambda runner: runner.allowlist_delete(entry_id, key_name=CLI_KEY_NAME),
+        )
+    )
 
 
 # --- storage, keys, webhooks --------------------------------------------------------

@@ -209,12 +209,7 @@ def _return_item(raw: Any) -> ReturnItem:
         returnedAt=normalize_timestamp(raw.get("returned_at")),
         outcome=_text(raw.get("outcome")),
         comment=_optional_text(raw.get("return_comment")),
-        cost=ItemCost(
-            price=_money(raw.get("price")),
-            discount=_money(raw.get("discount")),
-            tax=_money(raw.get("tax")),
-            total=_money(raw.get("refund")),
-        ),
+        cost=_cost(raw, total_key="refund"),  # a returned item's total is its refund
     )
 
 
@@ -231,12 +226,16 @@ def _exchange_item(raw: Any) -> ExchangeItem:
         title=_optional_text(raw.get("title")),
         isOutOfStock=_flag(raw.get("out_of_stock")),
         outOfStockResolution=_text(raw.get("out_of_stock_resolution")),
-        cost=ItemCost(
-            price=_money(raw.get("price")),
-            discount=_money(raw.get("discount")),
-            tax=_money(raw.get("tax")),
-            total=_money(raw.get("total")),
-        ),
+        cost=_cost(raw, total_key="total"),
+    )
+
+
+def _cost(raw: dict[str, Any], *, total_key: str) -> ItemCost:
+    return ItemCost(
+        price=_money(raw.get("price")),
+        discount=_money(raw.get("discount")),
+        tax=_money(raw.get("tax")),
+        total=_money(raw.get(total_key)),
     )
 
 
