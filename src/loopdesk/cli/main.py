@@ -10,7 +10,8 @@ import asyncio
 import json
 import sys
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Annotated, Any, Literal, TypeVar
 
@@ -87,6 +88,18 @@ def run_async(factory: Callable[[], Awaitable[T]]) -> T:
         raise fail(exc.message, code=2) from None
     except LoopdeskError as exc:
         raise fail(exc.message) from None
+
+
+@asynccontextmanager
+async def opened_store(settings: Settings) -> AsyncIterator[Any]:
+    """The store at LOOPDESK_DATABASE_URL, migrated, closed afterwards."""
+    from loopdesk import store as db
+
+    store = await db.Store.open(settings.database_url, migrate=True)
+    try:
+        yield store
+    finally:
+        await store.close()
 
 
 def emit_json(value: Any) -> None:
@@ -256,17 +269,11 @@ def run_action(
 ) -> dict[str, Any]:
     """Run an action the way the service does (audited in the store); its answer, or
     Loop's refusal on stderr with exit 1."""
-    from loopdesk import store as db
-
     upstream = _upstream(settings)
 
     async def go() -> ActionOutcome:
-        store = await db.Store.open(settings.database_url, migrate=True)
-        try:
-            async with upstream:
-                return await act(ActionRunner(store, upstream.returns))
-        finally:
-            await store.close()
+        async with opened_store(settings) as store, upstream:
+            return await act(ActionRunner(store, upstream.returns))
 
     outcome = run_async(go)
     if not outcome.ok:
@@ -342,12 +349,8 @@ def allowlist_delete(entry_id: str, sandbox_data: SandboxData = None) -> None:
 async def _create_key(settings: Settings, name: str) -> str:
     from loopdesk import store as db
 
-    store = await db.Store.open(settings.database_url, migrate=True)
-    try:
-        async with store.session() as session:
-            return await db.create_api_key(session, name)
-    finally:
-        await store.close()
+    async with opened_store(settings) as store, store.session() as session:
+        return await db.create_api_key(session, name)
 
 
 @db_app.command("upgrade")
@@ -377,12 +380,8 @@ def keys_revoke(name: str) -> None:
     settings = load_settings()
 
     async def go() -> bool:
-        store = await db.Store.open(settings.database_url, migrate=True)
-        try:
-            async with store.session() as session:
-                return await db.revoke_api_key(session, name)
-        finally:
-            await store.close()
+        async with opened_store(settings) as store, store.session() as session:
+            return await db.revoke_api_key(session, name)
 
     if not run_async(go):
         raise fail(f"no active API key named {name!r}")
@@ -392,17 +391,13 @@ def keys_revoke(name: str) -> None:
 @webhooks_app.command("replay")
 def webhooks_replay(limit: int = 100) -> None:
     """Apply again the webhook events that failed to apply."""
-    from loopdesk import store as db
     from loopdesk.customers.webhooks import replay_failed
 
     settings = load_settings()
 
     async def go() -> dict[str, int]:
-        store = await db.Store.open(settings.database_url, migrate=True)
-        try:
+        async with opened_store(settings) as store:
             return await replay_failed(store, limit=limit)
-        finally:
-            await store.close()
 
     emit_json(run_async(go))
 
@@ -418,7 +413,6 @@ def sync(
 
     from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
-    from loopdesk import store as db
     from loopdesk.customers.backfill import backfill
 
     try:
@@ -436,7 +430,6 @@ def sync(
     )
 
     async def go() -> Any:
-        store = await db.Store.open(settings.database_url, migrate=True)
         task = progress.add_task("sync", total=1.0, count=0)
         total = 0
 
@@ -447,14 +440,11 @@ def sync(
             done = min(1.0, (window_end - start).total_seconds() / span)
             progress.update(task, completed=done, count=total)
 
-        try:
-            async with upstream:
-                with progress:
-                    return await backfill(
-                        store, upstream.returns, since=start, page_size=page_size, on_page=on_page
-                    )
-        finally:
-            await store.close()
+        async with opened_store(settings) as store, upstream:
+            with progress:
+                return await backfill(
+                    store, upstream.returns, since=start, page_size=page_size, on_page=on_page
+                )
 
     result = run_async(go)
     emit_json(

@@ -35,8 +35,8 @@ async def list_returns(request: Request) -> Response:
     """GET /api/v2/returns: `{status, query, data}`, newest `updated_at` first."""
     params = request.query_params
     errors: dict[str, list[str]] = {}
-    start = _date_param(params, "from", errors, end_of_day=False)
-    end = _date_param(params, "to", errors, end_of_day=True)
+    start = date_param(params, "from", errors, end_of_day=False)
+    end = date_param(params, "to", errors, end_of_day=True)
     if start and end and end < start:
         errors["to"] = ["The to must be a date after or equal to from."]
     field = params.get("filter") or "created_at"
@@ -69,7 +69,7 @@ async def list_returns(request: Request) -> Response:
     )
 
 
-def _date_param(
+def date_param(
     params: QueryParams, name: str, errors: dict[str, list[str]], *, end_of_day: bool
 ) -> datetime | None:
     """A date (`to` covers the whole day) or a datetime; absent means unbounded."""

@@ -22,7 +22,7 @@ from starlette.datastructures import QueryParams
 from starlette.requests import Request
 from starlette.responses import Response
 
-from loopdesk.sandbox.loop_returns import _date_param
+from loopdesk.sandbox.loop_returns import date_param
 from loopdesk.sandbox.responses import json_response, laravel_invalid
 from loopdesk.sandbox.world import World, laravel, parse_ts, utcnow
 
@@ -97,8 +97,8 @@ def _page_size(params: QueryParams, errors: dict[str, list[str]]) -> int:
 async def list_returns(request: Request) -> Response:
     params = request.query_params
     errors: dict[str, list[str]] = {}
-    start = _date_param(params, "from", errors, end_of_day=False)
-    end = _date_param(params, "to", errors, end_of_day=True)
+    start = date_param(params, "from", errors, end_of_day=False)
+    end = date_param(params, "to", errors, end_of_day=True)
     column = params.get("filter") or "created_at"
     if column not in FILTERS:
         errors["filter"] = ["The selected filter is invalid."]
