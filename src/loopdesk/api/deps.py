@@ -1,0 +1,48 @@
+"""Typed dependencies: what a route needs, read from the app once built in `create_app`."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import Depends, Header, Request
+
+from loopdesk import store as db
+from loopdesk.actions.run import ActionRunner
+from loopdesk.api.auth import require_api_key
+from loopdesk.api.metrics import Metrics
+from loopdesk.customers.service import CustomerService
+from loopdesk.settings import Settings
+
+
+def _settings(request: Request) -> Settings:
+    settings: Settings = request.app.state.settings
+    return settings
+
+
+def _store(request: Request) -> db.Store:
+    store: db.Store = request.app.state.store
+    return store
+
+
+def _customers(request: Request) -> CustomerService:
+    customers: CustomerService = request.app.state.customers
+    return customers
+
+
+def _runner(request: Request) -> ActionRunner:
+    runner: ActionRunner = request.app.state.actions
+    return runner
+
+
+def _metrics(request: Request) -> Metrics:
+    metrics: Metrics = request.app.state.metrics
+    return metrics
+
+
+SettingsDep = Annotated[Settings, Depends(_settings)]
+StoreDep = Annotated[db.Store, Depends(_store)]
+CustomersDep = Annotated[CustomerService, Depends(_customers)]
+Runner = Annotated[ActionRunner, Depends(_runner)]
+MetricsDep = Annotated[Metrics, Depends(_metrics)]
+KeyName = Annotated[str, Depends(require_api_key)]
+IdempotencyKey = Annotated[str | None, Header(alias="Idempotency-Key", max_length=200)]
