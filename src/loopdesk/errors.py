@@ -129,3 +129,24 @@ class LoopValidationError(LoopError):
     def __init__(self, message: str, *, errors: list[dict[str, str]], **kw: Any) -> None:
         super().__init__(message, details={"errors": errors}, **kw)
         self.errors = errors
+
+
+class IdempotencyConflict(LoopdeskError):
+    """Another request with this `Idempotency-Key` is still running: try again shortly."""
+
+    code = "idempotency_conflict"
+    http_status = 409
+
+
+class IdempotencyOutcomeUnknown(IdempotencyConflict):
+    """An earlier request with this key never finished (the process stopped mid-action):
+    whether Loop applied it is unknown, so it is not run again under this key."""
+
+    code = "idempotency_outcome_unknown"
+
+
+class IdempotencyMismatch(LoopdeskError):
+    """The key was first used for another request (action or inputs differ)."""
+
+    code = "idempotency_mismatch"
+    http_status = 422

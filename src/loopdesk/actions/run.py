@@ -1,8 +1,10 @@
 """Run an action against Loop and audit it before answering.
 
-The audit row (key name, time, inputs, Loop's result) is written in the same
-transaction as any store change the action makes. With an idempotency key, a retried
-request gets the first outcome back and Loop is not called again.
+Every call to Loop gets its audit row (key name, time, inputs, Loop's result) as soon
+as Loop answered, before anything else can fail. With an `Idempotency-Key` the key is
+claimed before Loop is called and settled in the audit row's transaction, so a retried
+or concurrent request gets the first outcome back and Loop is not called again (rules
+in `actions.idempotency`).
 """
 
 from __future__ import annotations
@@ -10,11 +12,16 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 from typing import Any, Literal, get_args
 
+import structlog
+
 from loopdesk import store as db
+from loopdesk.actions.idempotency import IdempotencyKeys, KeyPolicy, settle_key
 from loopdesk.actions.outcome import ActionOutcome
 from loopdesk.domain.normalize import normalize_notes
 from loopdesk.errors import InvalidInput, LoopdeskError
 from loopdesk.loop.returns import LoopReturnsClient, ReturnAction
+
+log = structlog.get_logger("loopdesk.actions")
 
 AllowlistType = Literal["order", "product", "email", "product_tag"]
 ALLOWLIST_TYPES: tuple[str, ...] = get_args(AllowlistType)
@@ -23,9 +30,12 @@ MAX_NOTE_LENGTH = 255
 
 
 class ActionRunner:
-    def __init__(self, store: db.Store, loop: LoopReturnsClient) -> None:
+    def __init__(
+        self, store: db.Store, loop: LoopReturnsClient, *, keys: KeyPolicy | None = None
+    ) -> None:
         self.store = store
         self.loop = loop
+        self.keys = IdempotencyKeys(store, keys)
 
     async def run(
         self,
@@ -35,21 +45,23 @@ class ActionRunner:
         *,
         key_name: str,
         idempotency_key: str | None = None,
-        after: Callable[[Any], Awaitable[None]] | None = None,
+        refresh: Callable[[], Awaitable[None]] | None = None,
     ) -> ActionOutcome:
+        """`call` makes the one write to Loop; `refresh` then updates our copy of what
+        it changed, on success only and best effort (Loop's change stands either way)."""
+        claim_id = None
         if idempotency_key:
-            async with self.store.session() as session:
-                first = await db.find_idempotent(session, key_name, idempotency_key)
-            if first is not None:
-                return ActionOutcome.from_json(first.result, action)
-        try:
-            outcome = ActionOutcome(200, await call(), action)
-        except LoopdeskError as exc:
-            outcome = ActionOutcome.from_error(exc, action)
+            held = await self.keys.hold(
+                key_name=key_name, idempotency_key=idempotency_key, action=action, inputs=inputs
+            )
+            if held.replay is not None:
+                return held.replay
+            claim_id = held.claim_id
+        outcome = await self._call(action, call)
+        # A failure here leaves the key in progress: later requests are told the outcome
+        # is unknown, which is true, rather than running the action again.
         async with self.store.session() as session:
-            if outcome.ok and after is not None:
-                await after(session)
-            await db.record_audit(
+            audit_id = await db.record_audit(
                 session,
                 key_name=key_name,
                 action=action,
@@ -58,7 +70,30 @@ class ActionRunner:
                 ok=outcome.ok,
                 idempotency_key=idempotency_key,
             )
+            if claim_id is not None:
+                await settle_key(session, claim_id, outcome, audit_id)
+        if outcome.ok and refresh is not None:
+            await self._refresh(action, refresh)
         return outcome
+
+    async def _call(
+        self, action: str, call: Callable[[], Awaitable[dict[str, Any]]]
+    ) -> ActionOutcome:
+        try:
+            return ActionOutcome(200, await call(), action)
+        except LoopdeskError as exc:
+            return ActionOutcome.from_error(exc, action)
+        except Exception:
+            # Our own bug after the request left: audit it as of unknown outcome.
+            log.exception("action.failed", action=action)
+            return ActionOutcome.unexpected(action)
+
+    async def _refresh(self, action: str, refresh: Callable[[], Awaitable[None]]) -> None:
+        try:
+            await refresh()
+        except Exception as exc:
+            # The stored copy lags until the next fetch; the answer is still Loop's.
+            log.warning("action.refresh_failed", action=action, error=type(exc).__name__)
 
     # --- the actions -----------------------------------------------------------
 
@@ -100,18 +135,18 @@ class ActionRunner:
     async def add_note(self, return_id: str, content: str, **audit: Any) -> ActionOutcome:
         if not content.strip() or len(content) > MAX_NOTE_LENGTH:
             raise InvalidInput(f"content is required and at most {MAX_NOTE_LENGTH} characters")
-        notes: list[Any] = []
 
         async def call() -> dict[str, Any]:
             await self.loop.add_note(return_id, content)
-            notes.extend(await self.loop.list_notes(return_id))
             return {"returnId": return_id, "content": content, "added": True}
 
-        async def after(session: Any) -> None:
-            await db.replace_notes(session, return_id, normalize_notes(notes, return_id).items)
+        async def refresh() -> None:
+            notes = normalize_notes(await self.loop.list_notes(return_id), return_id).items
+            async with self.store.session() as session:
+                await db.replace_notes(session, return_id, notes)
 
         inputs = {"returnId": return_id, "content": content}
-        return await self.run("note.add", inputs, call, after=after, **audit)
+        return await self.run("note.add", inputs, call, refresh=refresh, **audit)
 
     async def return_action(self, return_id: str, action: str, **audit: Any) -> ActionOutcome:
         if action not in RETURN_ACTIONS:

@@ -12,10 +12,18 @@ from loopdesk.store.api_keys import (
     revoke_api_key,
     verify_api_key,
 )
-from loopdesk.store.audit import AuditRow, find_idempotent, list_audit, record_audit
+from loopdesk.store.audit import AuditRow, get_audit, list_audit, record_audit
 from loopdesk.store.checkpoints import get_checkpoint, save_checkpoint
 from loopdesk.store.engine import Store, upgrade
 from loopdesk.store.freshness import fetched_at, mark_fetched, stored_orders
+from loopdesk.store.idempotency import (
+    Claim,
+    IdempotencyRow,
+    claim_idempotency_key,
+    finish_idempotency_key,
+    get_idempotency_key,
+    release_idempotency_key,
+)
 from loopdesk.store.returns import (
     apply_label_update,
     get_return,
@@ -38,16 +46,21 @@ __all__ = [
     "EVENT_STATUSES",
     "ApiKeyRow",
     "AuditRow",
+    "Claim",
     "EventRow",
     "EventStatus",
+    "IdempotencyRow",
     "Store",
     "apply_label_update",
+    "claim_idempotency_key",
     "create_api_key",
     "event_counts",
     "failed_events",
     "fetched_at",
-    "find_idempotent",
+    "finish_idempotency_key",
+    "get_audit",
     "get_checkpoint",
+    "get_idempotency_key",
     "get_return",
     "list_api_keys",
     "list_audit",
@@ -56,6 +69,7 @@ __all__ = [
     "normalize_email",
     "record_audit",
     "record_event",
+    "release_idempotency_key",
     "replace_notes",
     "returns_for_emails",
     "revoke_api_key",

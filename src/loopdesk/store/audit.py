@@ -1,4 +1,4 @@
-"""The action audit log, which doubles as the idempotency record of actions."""
+"""The action audit log: one entry per call to Loop, written as soon as Loop answered."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from typing import Any
 from sqlalchemy import Row, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from loopdesk.store.dialect import insert, insert_or_get_id
+from loopdesk.store.dialect import insert
 from loopdesk.store.schema import audit_log
 from loopdesk.store.types import utcnow
 
@@ -38,11 +38,8 @@ async def record_audit(
     ok: bool,
     idempotency_key: str | None = None,
 ) -> int:
-    """Append an entry; its id.
-
-    With an idempotency key already recorded for this API key (two identical
-    requests racing), the first entry stands and its id is returned.
-    """
+    """Append an entry; its id. `idempotency_key` is kept for the trail: the keys
+    themselves are deduplicated in `idempotency_keys`, not here."""
     values = {
         "at": utcnow(),
         "key_name": key_name,
@@ -52,22 +49,12 @@ async def record_audit(
         "ok": ok,
         "idempotency_key": idempotency_key,
     }
-    if idempotency_key is None:
-        statement = insert(session, audit_log).values(values).returning(audit_log.c.id)
-        return int((await session.execute(statement)).scalar_one())
-    entry_id, _ = await insert_or_get_id(
-        session, audit_log, values, ["key_name", "idempotency_key"]
-    )
-    return entry_id
+    statement = insert(session, audit_log).values(values).returning(audit_log.c.id)
+    return int((await session.execute(statement)).scalar_one())
 
 
-async def find_idempotent(
-    session: AsyncSession, key_name: str, idempotency_key: str
-) -> AuditRow | None:
-    query = select(audit_log).where(
-        audit_log.c.key_name == key_name, audit_log.c.idempotency_key == idempotency_key
-    )
-    row = (await session.execute(query)).one_or_none()
+async def get_audit(session: AsyncSession, entry_id: int) -> AuditRow | None:
+    row = (await session.execute(select(audit_log).where(audit_log.c.id == entry_id))).one_or_none()
     return None if row is None else _audit_row(row)
 
 

@@ -85,9 +85,32 @@ audit_log = Table(
     Column("inputs", JSON(), nullable=False),
     Column("result", JSON(), nullable=True),
     Column("ok", Boolean(), nullable=False),
+    # The request's Idempotency-Key, for the trail only: one key may see several calls
+    # (a refusal, then the retry that succeeded); `idempotency_keys` deduplicates.
     Column("idempotency_key", String(255), nullable=True),
-    # NULL keys never collide, so only keyed requests are deduplicated.
-    UniqueConstraint("key_name", "idempotency_key", name="uq_audit_log_idempotency"),
+)
+
+# Idempotency keys, claimed before Loop is called: the unique constraint lets one
+# request per (API key, Idempotency-Key) run. `in_progress` until the answer is
+# known (a row left so says the process stopped mid-action), then `done` with the
+# answer replayed to later requests; a failure Loop did not apply deletes the row.
+idempotency_keys = Table(
+    "idempotency_keys",
+    metadata,
+    Column("id", Integer(), primary_key=True, autoincrement=True),
+    Column("key_name", String(128), nullable=False),
+    Column("idempotency_key", String(255), nullable=False),
+    Column("action", String(64), nullable=False),
+    # SHA-256 of the action and its canonical JSON inputs: reuse for another request
+    # is refused instead of answered with the first one's result.
+    Column("fingerprint", String(64), nullable=False),
+    Column("status", String(16), nullable=False),
+    Column("started_at", UTCDateTime(), nullable=False, index=True),
+    Column("finished_at", UTCDateTime(), nullable=True),
+    # {"status": int, "body": {...}}: the answer replayed, the same as the audit row's.
+    Column("response", JSON(), nullable=True),
+    Column("audit_id", Integer(), nullable=True),
+    UniqueConstraint("key_name", "idempotency_key", name="uq_idempotency_keys_key"),
 )
 
 api_keys = Table(
@@ -115,6 +138,7 @@ __all__ = [
     "audit_log",
     "checkpoints",
     "customer_fetches",
+    "idempotency_keys",
     "metadata",
     "notes",
     "returns",

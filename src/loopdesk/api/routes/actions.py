@@ -1,4 +1,8 @@
-"""Actions on Loop, each audited (`actions.run`): links, allowlist, notes, return actions."""
+"""Actions on Loop, each audited (`actions.run`): links, allowlist, notes, return actions.
+
+With an `Idempotency-Key` the runner raises `IdempotencyMismatch` (422) and
+`IdempotencyConflict` (409), answered in the error shape by `api.errors`.
+"""
 
 from __future__ import annotations
 
@@ -31,7 +35,9 @@ class NoteIn(BaseModel):
 def _answer(outcome: ActionOutcome, customers: CustomersDep, metrics: MetricsDep) -> JSONResponse:
     customers.invalidate()
     metrics.actions.labels(outcome.action, str(outcome.ok).lower()).inc()
-    return JSONResponse(outcome.body, status_code=outcome.status)
+    # Stripe's header: this is the answer kept under the Idempotency-Key, Loop not called.
+    headers = {"Idempotent-Replayed": "true"} if outcome.replayed else None
+    return JSONResponse(outcome.body, status_code=outcome.status, headers=headers)
 
 
 @router.post("/v1/actions/return-link")
