@@ -6,6 +6,7 @@ from datetime import UTC, datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query
+from pydantic import AfterValidator
 
 from loopdesk import store as db
 from loopdesk.api.deps import KeyName, StoreDep
@@ -13,23 +14,32 @@ from loopdesk.api.deps import KeyName, StoreDep
 router = APIRouter(tags=["audit"])
 
 MAX_ID = 2**63 - 1  # ids are 64-bit in both databases
+# Printable text only: PostgreSQL refuses a NUL byte in a parameter (a 500 otherwise).
+PRINTABLE = r"^[^\x00-\x1f\x7f]+$"
 
 
-def _aware(moment: datetime | None) -> datetime | None:
-    """Query times without a zone read as UTC."""
-    if moment is None or moment.tzinfo is not None:
-        return moment
-    return moment.replace(tzinfo=UTC)
+def _utc(moment: datetime) -> datetime:
+    """The moment in UTC (without a zone: read as UTC); out of range is a 422, as
+    `0001-01-01T00:00:00+14:00` and `9999-12-31T23:59:59-23:59` have no UTC year."""
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    try:
+        return moment.astimezone(UTC)
+    except OverflowError:
+        raise ValueError("the time is out of range once moved to UTC") from None
+
+
+UTCMoment = Annotated[datetime, AfterValidator(_utc)]
 
 
 @router.get("/v1/audit")
 async def audit(
     store: StoreDep,
     _key: KeyName,
-    action: str | None = None,
-    key: str | None = None,
-    since: Annotated[datetime | None, Query(description="At or after (ISO 8601)")] = None,
-    until: Annotated[datetime | None, Query(description="Before (ISO 8601)")] = None,
+    action: Annotated[str | None, Query(max_length=64, pattern=PRINTABLE)] = None,
+    key: Annotated[str | None, Query(max_length=128, pattern=PRINTABLE)] = None,
+    since: Annotated[UTCMoment | None, Query(description="At or after (ISO 8601)")] = None,
+    until: Annotated[UTCMoment | None, Query(description="Before (ISO 8601)")] = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
     before: Annotated[
         int | None,
@@ -41,8 +51,8 @@ async def audit(
             session,
             action=action,
             key_name=key,
-            since=_aware(since),
-            until=_aware(until),
+            since=since,
+            until=until,
             limit=limit,
             before_id=before,
         )
