@@ -57,9 +57,14 @@ async def claim_idempotency_key(
     Keys started before `expired_before` are forgotten first, so an expired key can be
     used again as a new request.
     """
-    await session.execute(
-        delete(idempotency_keys).where(idempotency_keys.c.started_at < expired_before)
+    # Rows another claim is deleting are skipped, not waited for (PostgreSQL; SQLite
+    # writers queue anyway): purges never block or deadlock each other.
+    expired = (
+        select(idempotency_keys.c.id)
+        .where(idempotency_keys.c.started_at < expired_before)
+        .with_for_update(skip_locked=True)
     )
+    await session.execute(delete(idempotency_keys).where(idempotency_keys.c.id.in_(expired)))
     values = {
         "key_name": key_name,
         "idempotency_key": idempotency_key,
