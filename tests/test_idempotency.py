@@ -439,3 +439,38 @@ async def test_audit_filters_at_the_edges_of_time_work(svc: Service) -> None:
     for since, count in (("0001-01-01T00:00:00Z", 1), ("9999-12-31T23:59:59+00:00", 0)):
         response = await svc.client.get("/v1/audit", params={"since": since}, headers=svc.auth)
         assert response.status_code == 200 and len(response.json()["items"]) == count
+
+
+# --- the store's claims ------------------------------------------------------------------
+
+
+async def test_claims_finish_and_release(svc: Service) -> None:
+    async def claim(key: str, fp: str = "f" * 64) -> db.Claim:
+        async with svc.store.session() as session:
+            return await db.claim_idempotency_key(
+                session,
+                key_name="agent-console",
+                idempotency_key=key,
+                action="note.add",
+                fingerprint=fp,
+                expired_before=utcnow() - timedelta(hours=24),
+            )
+
+    claims = await asyncio.gather(*(claim("c-1") for _ in range(20)))
+    assert sum(c.claimed for c in claims) == 1
+    assert {c.row.id for c in claims} == {claims[0].row.id}
+    claim_id = claims[0].row.id
+    async with svc.store.session() as session:
+        assert await db.release_idempotency_key(session, claim_id)
+    again = await claim("c-1")
+    assert again.claimed and again.row.status == "in_progress"
+    async with svc.store.session() as session:
+        response = {"status": 200, "body": {"ok": True}}
+        assert await db.finish_idempotency_key(session, again.row.id, response=response, audit_id=7)
+        # Settled once: a late release or second finish changes nothing.
+        assert not await db.release_idempotency_key(session, again.row.id)
+        assert not await db.finish_idempotency_key(session, again.row.id, response={}, audit_id=8)
+    done = await key_row(svc, "c-1")
+    assert done is not None and done.status == "done" and done.audit_id == 7
+    assert done.response == {"status": 200, "body": {"ok": True}} and done.finished_at
+    assert not (await claim("c-1")).claimed
