@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, Literal
+from typing import Any
 
 from sqlalchemy import Row, delete, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -17,8 +17,6 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from loopdesk.store.dialect import insert, rowcount
 from loopdesk.store.schema import idempotency_keys
 from loopdesk.store.types import utcnow
-
-KeyStatus = Literal["in_progress", "done"]
 
 
 @dataclass(frozen=True)
