@@ -402,6 +402,102 @@ def webhooks_replay(limit: int = 100) -> None:
     emit_json(run_async(go))
 
 
+def _webhooks_api(settings: Settings) -> tuple[Any, Any]:
+    """(upstream, its Loop webhooks API); a note when the subscriptions die with us."""
+    from loopdesk.loop.webhooks_api import LoopWebhooksApi
+
+    upstream = _upstream(settings)
+    if upstream.sandbox is not None:
+        err.print(
+            "[yellow]the in-process sandbox forgets its subscriptions when this command ends;"
+            " point LOOPDESK_LOOP_BASE_URL and LOOPDESK_LOOP_API_TOKEN at a running"
+            " `loopdesk sandbox` to keep them[/yellow]"
+        )
+    return upstream, LoopWebhooksApi.of(upstream.returns)
+
+
+def _webhook_url(url: str) -> str:
+    from urllib.parse import urlsplit
+
+    parts = urlsplit(url.strip())
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise fail(f"--url must be an http(s) URL, got {url!r}", code=2)
+    return url.strip()
+
+
+WebhookUrl = Annotated[
+    str | None,
+    typer.Option("--url", help="The URL Loop sends to, e.g. https://desk.example/webhooks/loop."),
+]
+
+
+@webhooks_app.command("subscribe")
+def webhooks_subscribe(
+    url: Annotated[str, typer.Option("--url", help="Where Loop sends the webhooks.")],
+) -> None:
+    """Subscribe URL to every topic and trigger loopdesk applies (safe to run again)."""
+    target = _webhook_url(url)
+    upstream, api = _webhooks_api(load_settings())
+
+    async def go() -> Any:
+        async with upstream:
+            return await api.subscribe(target)
+
+    results = run_async(go)
+    rejected = [r for r in results if r.outcome == "rejected"]
+    if rejected:
+        done = ", ".join(f"{r.trigger} {r.outcome}" for r in results if r not in rejected)
+        problems = "; ".join(f"{r.trigger}: {r.message}" for r in rejected)
+        raise fail(f"Loop refused {problems}" + (f" (done: {done})" if done else ""))
+    emit_json([r.to_json() for r in results])
+
+
+@webhooks_app.command("list")
+def webhooks_list(url: WebhookUrl = None) -> None:
+    """Show Loop's webhook subscriptions (those sending to URL, with --url)."""
+    upstream, api = _webhooks_api(load_settings())
+
+    async def go() -> Any:
+        async with upstream:
+            return await api.subscriptions()
+
+    items = run_async(go)
+    emit_json([w for w in items if url is None or w.get("url") == url.strip()])
+
+
+@webhooks_app.command("unsubscribe")
+def webhooks_unsubscribe(
+    webhook_id: Annotated[
+        str | None, typer.Argument(metavar="[ID]", help="One subscription's id.")
+    ] = None,
+    url: WebhookUrl = None,
+) -> None:
+    """Remove one subscription by ID, or every subscription sending to --url."""
+    from loopdesk.errors import LoopNotFound
+
+    if (webhook_id is None) == (url is None):
+        raise fail("give either a subscription ID or --url URL", code=2)
+    upstream, api = _webhooks_api(load_settings())
+
+    async def go() -> list[str]:
+        async with upstream:
+            if webhook_id is not None:
+                try:
+                    await api.delete(webhook_id)
+                except LoopNotFound:
+                    raise fail(f"no webhook subscription with id {webhook_id!r}") from None
+                return [webhook_id]
+            target = (url or "").strip()
+            ids = [str(w.get("id")) for w in await api.subscriptions() if w.get("url") == target]
+            if not ids:
+                raise fail(f"no webhook subscriptions send to {target}")
+            for each in ids:
+                await api.delete(each)
+            return ids
+
+    emit_json({"removed": run_async(go)})
+
+
 @app.command()
 def sync(
     since: Annotated[str, typer.Option(help="Start date, YYYY-MM-DD (UTC).")],
