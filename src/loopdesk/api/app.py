@@ -21,7 +21,7 @@ from loopdesk.api.metrics import Metrics, RequestMetrics
 from loopdesk.api.routes import actions, audit, customers, ops, webhooks
 from loopdesk.api.sandbox_guard import SandboxGuard
 from loopdesk.customers.service import CustomerService
-from loopdesk.logs import configure_logging
+from loopdesk.logs import configure_logging, secret_values
 from loopdesk.runtime import SANDBOX_NOTICE, Upstream
 from loopdesk.sandbox.webhooks import configure_webhooks
 from loopdesk.settings import WEBHOOK_SECRET_SETTING, Settings
@@ -40,7 +40,7 @@ def create_app(
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        configure_logging(settings.log_level)
+        configure_logging(settings.log_level, secrets=secret_values(settings))
         opened = store or await db.Store.open(settings.database_url, migrate=True)
         app.state.store = opened
         app.state.customers = CustomerService(

@@ -9,7 +9,6 @@ from __future__ import annotations
 import asyncio
 import json
 import sys
-import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -134,13 +133,14 @@ def serve(
     import uvicorn
 
     from loopdesk import store as db
-    from loopdesk.logs import configure_logging
+    from loopdesk.logs import configure_logging, logging_config, secret_values
     from loopdesk.runtime import SANDBOX_NOTICE
+    from loopdesk.settings import WEBHOOK_SECRET_SETTING
 
     if sandbox_data is not None:  # workers read their settings from the environment
         os.environ["LOOPDESK_SANDBOX_DATA"] = str(sandbox_data)
     settings = load_settings()
-    configure_logging(settings.log_level)
+    configure_logging(settings.log_level, secrets=secret_values(settings))
     if settings.uses_sandbox and settings.sandbox_data:
         from loopdesk.sandbox.data import load_world
 
@@ -151,14 +151,16 @@ def serve(
     run_async(lambda: db.upgrade(settings.database_url))  # migrate once, before workers
     url = f"http://{host}:{port}"
     err.print(f"[bold green]loopdesk[/bold green] on {url}  (API docs: {url}/docs)")
-    if settings.api_key is None:
-        key = run_async(lambda: _create_key(settings, f"local-{int(time.time())}"))
-        err.print(f"API key created for this machine: {key}")
+    # Never a key minted here: standard error is the service's log, and a key printed
+    # there would sit in the log file (`make run` creates one, on the terminal only).
+    if settings.api_key is None and not run_async(lambda: _has_api_key(settings)):
+        err.print("[yellow]no API key yet: create one with `loopdesk keys create NAME`[/yellow]")
     if settings.uses_sandbox:
         err.print(f"[yellow]{SANDBOX_NOTICE}[/yellow]")
+    if not settings.webhook_secrets:
         err.print(
-            f'try: curl -H "Authorization: Bearer $KEY" '
-            f'"{url}/v1/customers/lookup?email=primary@email.com&email=secondary@email.com"'
+            f"[yellow]{WEBHOOK_SECRET_SETTING} is not set: every Loop webhook is refused"
+            " with 401[/yellow]"
         )
     uvicorn.run(
         "loopdesk.api.app:create_app",
@@ -167,6 +169,8 @@ def serve(
         port=port,
         workers=workers,
         log_level="warning",
+        # Our handler in every worker: uvicorn's lines are redacted like ours.
+        log_config=logging_config(settings.log_level),
     )
 
 
@@ -351,6 +355,13 @@ async def _create_key(settings: Settings, name: str) -> str:
 
     async with opened_store(settings) as store, store.session() as session:
         return await db.create_api_key(session, name)
+
+
+async def _has_api_key(settings: Settings) -> bool:
+    from loopdesk import store as db
+
+    async with opened_store(settings) as store, store.session() as session:
+        return any(row.active for row in await db.list_api_keys(session))
 
 
 @db_app.command("upgrade")
