@@ -47,7 +47,7 @@ class Settings(BaseSettings):
 
     log_level: str = Field(default="INFO", pattern="(?i)^(debug|info|warning|error|critical)$")
 
-    # Bearer key for /v1 routes; `serve` makes one up (and prints it) when unset.
+    # An extra bearer key for /v1 routes (named `env`), besides `loopdesk keys create` ones.
     api_key: SecretStr | None = None
     # How long a verified key is remembered in memory (revocation delay).
     api_key_cache_s: float = Field(default=10.0, ge=0)
