@@ -102,13 +102,15 @@ async def test_webhooks_api_needs_a_loop_token(sandbox: httpx.AsyncClient) -> No
     assert response.status_code == 401
 
 
-async def test_client_subscribe_is_idempotent_and_reactivates(sandbox: httpx.AsyncClient) -> None:
+async def test_client_subscribe_is_idempotent_and_reactivates() -> None:
     settings = Settings(sandbox_rate_limit_per_minute=0)
+    transport = httpx.ASGITransport(app=create_sandbox_app(settings))
     client = LoopReturnsClient(
-        base_url="http://sandbox", token=TOKEN, settings=settings, transport=sandbox._transport
+        base_url="http://sandbox", token=TOKEN, settings=settings, transport=transport
     )
     api = LoopWebhooksApi.of(client)
-    async with client:
+    sandbox = httpx.AsyncClient(transport=transport, base_url="http://sandbox", headers=LOOP)
+    async with client, sandbox:
         first = await api.subscribe(HOOK)
         assert [(r.topic, r.trigger) for r in first] == list(APPLIED_SUBSCRIPTIONS)
         assert {r.outcome for r in first} == {"created"}
