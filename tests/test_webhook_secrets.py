@@ -3,12 +3,17 @@
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
+import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
 
 import httpx
 import pytest
+from bench.server import free_port
 
 from loopdesk.api.app import create_app
 from loopdesk.domain.webhooks import signature, signature_valid_any
@@ -118,3 +123,47 @@ async def test_rotation_accepts_old_and_new_secret(
         refused = await _post(client, SANDBOX_WEBHOOK_SECRET, other)
         assert refused.status_code == 401
         assert "X-Loop-Signature" in refused.json()["error"]["message"]
+
+
+def test_serve_with_token_and_no_secret_starts_warns_and_refuses(tmp_path: Path) -> None:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("LOOPDESK_")}
+    env |= {
+        "LOOPDESK_LOOP_API_TOKEN": "real-token-0123456789",
+        "LOOPDESK_LOOP_BASE_URL": "http://127.0.0.1:9",  # never called at start-up
+        "LOOPDESK_DATABASE_URL": f"sqlite+aiosqlite:///{tmp_path}/s.db",
+        "LOOPDESK_API_KEY": KEY,
+    }
+    port = free_port()
+    out = tmp_path / "serve.log"
+    with out.open("wb") as sink:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "loopdesk", "serve", "--port", str(port)],
+            env=env,
+            cwd=tmp_path,
+            stdout=sink,
+            stderr=subprocess.STDOUT,
+        )
+        try:
+            url = f"http://127.0.0.1:{port}"
+            deadline = time.monotonic() + 30
+            while True:
+                try:
+                    if httpx.get(f"{url}/healthz", timeout=1).status_code == 200:
+                        break
+                except httpx.TransportError:
+                    pass
+                assert proc.poll() is None and time.monotonic() < deadline, out.read_text()
+                time.sleep(0.2)
+            body = BODY
+            sig = signature(body, SANDBOX_WEBHOOK_SECRET)
+            response = httpx.post(
+                f"{url}/webhooks/loop", content=body, headers={"X-Loop-Signature": sig}
+            )
+        finally:
+            proc.terminate()
+            proc.wait(timeout=15)
+    assert response.status_code == 401
+    assert "LOOPDESK_LOOP_WEBHOOK_SECRET" in response.json()["error"]["message"]
+    log = out.read_text()
+    assert "LOOPDESK_LOOP_WEBHOOK_SECRET is not set" in log  # on the terminal
+    assert "webhooks.refused_no_secret" in log  # and in the JSON log
