@@ -5,8 +5,11 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
 HOST   ?= 127.0.0.1
 PORT   ?= 8000
+# This machine's API key for the demo, beside the database it is valid in (both ignored
+# by git). Created once by `make run`, shown on the terminal then, never by `serve`.
+KEY_FILE := loopdesk.db.api-key
 
-.PHONY: install run test lint bench clean
+.PHONY: install run api-key test lint bench clean
 
 install: $(STAMP)
 
@@ -16,8 +19,19 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install --quiet -e '.[test]'
 	touch $(STAMP)
 
-run: install
+run: install api-key
+	@echo 'try: curl -H "Authorization: Bearer $$(cat $(KEY_FILE))" "http://$(HOST):$(PORT)/v1/customers/lookup?email=primary@email.com&email=secondary@email.com"'
 	$(BIN)/loopdesk serve --host $(HOST) --port $(PORT)
+
+api-key:
+	@if [ -s $(KEY_FILE) ] && [ -f loopdesk.db ]; then \
+	  echo "API key for this machine: in $(KEY_FILE)"; \
+	else \
+	  umask 077; \
+	  $(BIN)/loopdesk keys create "local-$$(hostname)-$$(date +%s)" > $(KEY_FILE).new \
+	    && mv $(KEY_FILE).new $(KEY_FILE) || { rm -f $(KEY_FILE).new; exit 1; }; \
+	  echo "API key for this machine (kept in $(KEY_FILE); shown only this once): $$(cat $(KEY_FILE))"; \
+	fi
 
 lint: install
 	$(BIN)/ruff check src tests bench

@@ -69,5 +69,5 @@ async def test_lookup_bad_input_is_422_in_the_error_shape(
 
 
 async def test_sandbox_is_mounted_when_no_token(client: httpx.AsyncClient) -> None:
-    response = await client.get("/sandbox/_sandbox/health")
+    response = await client.get("/sandbox/_sandbox/health", headers=AUTH)
     assert response.status_code == 200

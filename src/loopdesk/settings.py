@@ -5,12 +5,15 @@ Secrets are `SecretStr`, so they never show in a repr, a log line or an error.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from functools import cached_property
 from pathlib import Path
+from typing import Annotated, Any
 
-from pydantic import Field, SecretStr
+from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import (
     BaseSettings,
+    NoDecode,
     PydanticBaseSettingsSource,
     SettingsConfigDict,
     TomlConfigSettingsSource,
@@ -18,6 +21,9 @@ from pydantic_settings import (
 
 LOOP_BASE_URL = "https://api.loopreturns.com"
 ORDER_TRACKING_BASE_URL = "https://api.wonderment.com"
+WEBHOOK_SECRET_SETTING = "LOOPDESK_LOOP_WEBHOOK_SECRET"  # noqa: S105 - a name, not a value
+# Public on purpose: the sandbox's documented default, never accepted with a real token.
+SANDBOX_WEBHOOK_SECRET = "sandbox-secret"  # noqa: S105
 
 
 class Settings(BaseSettings):
@@ -33,11 +39,15 @@ class Settings(BaseSettings):
     loop_base_url: str = LOOP_BASE_URL
     order_tracking_token: SecretStr | None = None
     order_tracking_base_url: str = ORDER_TRACKING_BASE_URL
-    loop_webhook_secret: SecretStr = SecretStr("sandbox-secret")
+    # Webhook secrets (Loop sets one per subscription): comma-separated in the
+    # environment, a list in the TOML. An event verifies if any of them signed it, so a
+    # rotation can keep the old and the new one for a while. None configured: only the
+    # sandbox default applies, and only in sandbox mode (see `webhook_secrets`).
+    loop_webhook_secret: Annotated[tuple[SecretStr, ...], NoDecode] = ()
 
     log_level: str = Field(default="INFO", pattern="(?i)^(debug|info|warning|error|critical)$")
 
-    # Bearer key for /v1 routes; `serve` makes one up (and prints it) when unset.
+    # An extra bearer key for /v1 routes (named `env`), besides `loopdesk keys create` ones.
     api_key: SecretStr | None = None
     # How long a verified key is remembered in memory (revocation delay).
     api_key_cache_s: float = Field(default=10.0, ge=0)
@@ -90,6 +100,35 @@ class Settings(BaseSettings):
         file_secret_settings: PydanticBaseSettingsSource,
     ) -> tuple[PydanticBaseSettingsSource, ...]:
         return (init_settings, env_settings, TomlConfigSettingsSource(settings_cls))
+
+    @field_validator("loop_webhook_secret", mode="before")
+    @classmethod
+    def _secret_list(cls, value: Any) -> Any:
+        """`"a, b"`, `["a", "b"]` or one SecretStr: the non-empty secrets, in order."""
+        if value is None:
+            return ()
+        if isinstance(value, str | SecretStr):
+            value = [value]
+        if isinstance(value, Sequence):
+            items: list[str] = []
+            for item in value:
+                text = item.get_secret_value() if isinstance(item, SecretStr) else str(item)
+                items += [part.strip() for part in text.split(",")]
+            return tuple(SecretStr(item) for item in items if item)
+        return value
+
+    @cached_property
+    def webhook_secrets(self) -> tuple[str, ...]:
+        """The secrets a Loop webhook may be signed with; empty: refuse every webhook."""
+        configured = tuple(s.get_secret_value() for s in self.loop_webhook_secret)
+        if configured:
+            return configured
+        return (SANDBOX_WEBHOOK_SECRET,) if self.uses_sandbox else ()
+
+    @cached_property
+    def sandbox_webhook_secret(self) -> str:
+        """What the sandbox signs its webhooks with: the first secret, or its default."""
+        return self.webhook_secrets[0] if self.webhook_secrets else SANDBOX_WEBHOOK_SECRET
 
     @cached_property
     def uses_sandbox(self) -> bool:

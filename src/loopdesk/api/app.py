@@ -19,11 +19,12 @@ from loopdesk.api.keycache import KeyCache
 from loopdesk.api.limits import BodySizeLimit
 from loopdesk.api.metrics import Metrics, RequestMetrics
 from loopdesk.api.routes import actions, audit, customers, ops, webhooks
+from loopdesk.api.sandbox_guard import SandboxGuard
 from loopdesk.customers.service import CustomerService
-from loopdesk.logs import configure_logging
+from loopdesk.logs import configure_logging, secret_values
 from loopdesk.runtime import SANDBOX_NOTICE, Upstream
 from loopdesk.sandbox.webhooks import configure_webhooks
-from loopdesk.settings import Settings
+from loopdesk.settings import WEBHOOK_SECRET_SETTING, Settings
 
 log = structlog.get_logger(__name__)
 
@@ -39,7 +40,7 @@ def create_app(
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        configure_logging(settings.log_level)
+        configure_logging(settings.log_level, secrets=secret_values(settings))
         opened = store or await db.Store.open(settings.database_url, migrate=True)
         app.state.store = opened
         app.state.customers = CustomerService(
@@ -50,6 +51,13 @@ def create_app(
             source="sandbox" if upstream.sandbox is not None else "loop",
         )
         app.state.actions = ActionRunner(opened, upstream.returns)
+        if not settings.webhook_secrets:
+            log.warning(
+                "webhooks.refused_no_secret",
+                setting=WEBHOOK_SECRET_SETTING,
+                notice=f"every Loop webhook is refused with 401 until {WEBHOOK_SECRET_SETTING}"
+                " holds the secret(s) of the webhook subscriptions",
+            )
         receiver: httpx.AsyncClient | None = None
         if upstream.sandbox is not None:
             log.warning("sandbox.in_use", notice=SANDBOX_NOTICE)
@@ -62,7 +70,7 @@ def create_app(
                 configure_webhooks(
                     upstream.sandbox,
                     "http://loopdesk.local/webhooks/loop",
-                    settings.loop_webhook_secret.get_secret_value(),
+                    settings.sandbox_webhook_secret,
                     client=receiver,
                 )
         try:
@@ -94,8 +102,9 @@ def create_app(
     app.add_middleware(RequestMetrics, metrics=metrics)
 
     if upstream.sandbox is not None:
-        # The same sandbox the clients use in-process, also reachable over HTTP.
-        app.mount("/sandbox", upstream.sandbox)
+        # The same sandbox the clients use in-process, also reachable over HTTP; its
+        # control routes take an API key there (`api.sandbox_guard`).
+        app.mount("/sandbox", SandboxGuard(upstream.sandbox, service=app))
 
     for router in (ops.router, customers.router, webhooks.router, actions.router, audit.router):
         app.include_router(router)

@@ -9,7 +9,6 @@ from __future__ import annotations
 import asyncio
 import json
 import sys
-import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -134,13 +133,14 @@ def serve(
     import uvicorn
 
     from loopdesk import store as db
-    from loopdesk.logs import configure_logging
+    from loopdesk.logs import configure_logging, logging_config, secret_values
     from loopdesk.runtime import SANDBOX_NOTICE
+    from loopdesk.settings import WEBHOOK_SECRET_SETTING
 
     if sandbox_data is not None:  # workers read their settings from the environment
         os.environ["LOOPDESK_SANDBOX_DATA"] = str(sandbox_data)
     settings = load_settings()
-    configure_logging(settings.log_level)
+    configure_logging(settings.log_level, secrets=secret_values(settings))
     if settings.uses_sandbox and settings.sandbox_data:
         from loopdesk.sandbox.data import load_world
 
@@ -151,14 +151,16 @@ def serve(
     run_async(lambda: db.upgrade(settings.database_url))  # migrate once, before workers
     url = f"http://{host}:{port}"
     err.print(f"[bold green]loopdesk[/bold green] on {url}  (API docs: {url}/docs)")
-    if settings.api_key is None:
-        key = run_async(lambda: _create_key(settings, f"local-{int(time.time())}"))
-        err.print(f"API key created for this machine: {key}")
+    # Never a key minted here: standard error is the service's log, and a key printed
+    # there would sit in the log file (`make run` creates one, on the terminal only).
+    if settings.api_key is None and not run_async(lambda: _has_api_key(settings)):
+        err.print("[yellow]no API key yet: create one with `loopdesk keys create NAME`[/yellow]")
     if settings.uses_sandbox:
         err.print(f"[yellow]{SANDBOX_NOTICE}[/yellow]")
+    if not settings.webhook_secrets:
         err.print(
-            f'try: curl -H "Authorization: Bearer $KEY" '
-            f'"{url}/v1/customers/lookup?email=primary@email.com&email=secondary@email.com"'
+            f"[yellow]{WEBHOOK_SECRET_SETTING} is not set: every Loop webhook is refused"
+            " with 401[/yellow]"
         )
     uvicorn.run(
         "loopdesk.api.app:create_app",
@@ -167,6 +169,8 @@ def serve(
         port=port,
         workers=workers,
         log_level="warning",
+        # Our handler in every worker: uvicorn's lines are redacted like ours.
+        log_config=logging_config(settings.log_level),
     )
 
 
@@ -353,6 +357,13 @@ async def _create_key(settings: Settings, name: str) -> str:
         return await db.create_api_key(session, name)
 
 
+async def _has_api_key(settings: Settings) -> bool:
+    from loopdesk import store as db
+
+    async with opened_store(settings) as store, store.session() as session:
+        return any(row.active for row in await db.list_api_keys(session))
+
+
 @db_app.command("upgrade")
 def db_upgrade() -> None:
     """Migrate the database (LOOPDESK_DATABASE_URL) to the latest schema."""
@@ -400,6 +411,102 @@ def webhooks_replay(limit: int = 100) -> None:
             return await replay_failed(store, limit=limit)
 
     emit_json(run_async(go))
+
+
+def _webhooks_api(settings: Settings) -> tuple[Any, Any]:
+    """(upstream, its Loop webhooks API); a note when the subscriptions die with us."""
+    from loopdesk.loop.webhooks_api import LoopWebhooksApi
+
+    upstream = _upstream(settings)
+    if upstream.sandbox is not None:
+        err.print(
+            "[yellow]the in-process sandbox forgets its subscriptions when this command ends;"
+            " point LOOPDESK_LOOP_BASE_URL and LOOPDESK_LOOP_API_TOKEN at a running"
+            " `loopdesk sandbox` to keep them[/yellow]"
+        )
+    return upstream, LoopWebhooksApi.of(upstream.returns)
+
+
+def _webhook_url(url: str) -> str:
+    from urllib.parse import urlsplit
+
+    parts = urlsplit(url.strip())
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise fail(f"--url must be an http(s) URL, got {url!r}", code=2)
+    return url.strip()
+
+
+WebhookUrl = Annotated[
+    str | None,
+    typer.Option("--url", help="The URL Loop sends to, e.g. https://desk.example/webhooks/loop."),
+]
+
+
+@webhooks_app.command("subscribe")
+def webhooks_subscribe(
+    url: Annotated[str, typer.Option("--url", help="Where Loop sends the webhooks.")],
+) -> None:
+    """Subscribe URL to every topic and trigger loopdesk applies (safe to run again)."""
+    target = _webhook_url(url)
+    upstream, api = _webhooks_api(load_settings())
+
+    async def go() -> Any:
+        async with upstream:
+            return await api.subscribe(target)
+
+    results = run_async(go)
+    rejected = [r for r in results if r.outcome == "rejected"]
+    if rejected:
+        done = ", ".join(f"{r.trigger} {r.outcome}" for r in results if r not in rejected)
+        problems = "; ".join(f"{r.trigger}: {r.message}" for r in rejected)
+        raise fail(f"Loop refused {problems}" + (f" (done: {done})" if done else ""))
+    emit_json([r.to_json() for r in results])
+
+
+@webhooks_app.command("list")
+def webhooks_list(url: WebhookUrl = None) -> None:
+    """Show Loop's webhook subscriptions (those sending to URL, with --url)."""
+    upstream, api = _webhooks_api(load_settings())
+
+    async def go() -> Any:
+        async with upstream:
+            return await api.subscriptions()
+
+    items = run_async(go)
+    emit_json([w for w in items if url is None or w.get("url") == url.strip()])
+
+
+@webhooks_app.command("unsubscribe")
+def webhooks_unsubscribe(
+    webhook_id: Annotated[
+        str | None, typer.Argument(metavar="[ID]", help="One subscription's id.")
+    ] = None,
+    url: WebhookUrl = None,
+) -> None:
+    """Remove one subscription by ID, or every subscription sending to --url."""
+    from loopdesk.errors import LoopNotFound
+
+    if (webhook_id is None) == (url is None):
+        raise fail("give either a subscription ID or --url URL", code=2)
+    upstream, api = _webhooks_api(load_settings())
+
+    async def go() -> list[str]:
+        async with upstream:
+            if webhook_id is not None:
+                try:
+                    await api.delete(webhook_id)
+                except LoopNotFound:
+                    raise fail(f"no webhook subscription with id {webhook_id!r}") from None
+                return [webhook_id]
+            target = (url or "").strip()
+            ids = [str(w.get("id")) for w in await api.subscriptions() if w.get("url") == target]
+            if not ids:
+                raise fail(f"no webhook subscriptions send to {target}")
+            for each in ids:
+                await api.delete(each)
+            return ids
+
+    emit_json({"removed": run_async(go)})
 
 
 @app.command()

@@ -8,6 +8,7 @@ and `replay_failed` applies it again.
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -16,7 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from loopdesk import store as db
 from loopdesk.domain.normalize import normalize_return
-from loopdesk.domain.webhooks import WebhookEvent, parse_event, signature_valid
+from loopdesk.domain.webhooks import WebhookEvent, parse_event, signature_valid_any
 from loopdesk.errors import InvalidInput, LoopdeskError, Unauthorized
 
 log = structlog.get_logger(__name__)
@@ -33,9 +34,9 @@ class Ingested:
 
 
 async def ingest(
-    store: db.Store, body: bytes, presented_signature: str | None, secret: str
+    store: db.Store, body: bytes, presented_signature: str | None, secrets: Sequence[str]
 ) -> Ingested:
-    if not signature_valid(body, presented_signature, secret):
+    if not signature_valid_any(body, presented_signature, secrets):
         raise Unauthorized("missing or invalid X-Loop-Signature")
     try:
         event: WebhookEvent | None = parse_event(body)

@@ -12,6 +12,7 @@ import base64
 import hashlib
 import hmac
 import json
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -30,6 +31,29 @@ def signature_valid(body: bytes, presented: str | None, secret: str) -> bool:
         return False
     expected = signature(body, secret).encode()
     return hmac.compare_digest(expected, presented.strip().encode())
+
+
+def signature_valid_any(body: bytes, presented: str | None, secrets: Sequence[str]) -> bool:
+    """True when any of `secrets` signed `body` (one per subscription, two in a rotation).
+
+    Every secret is checked, whatever matched first, so the time taken says nothing
+    about which one did.
+    """
+    results = [signature_valid(body, presented, secret) for secret in secrets]
+    return any(results)
+
+
+# The subscriptions loopdesk applies (reference 7.1): `loopdesk webhooks subscribe`
+# registers each pair. Label changes arrive under several triggers, all applied alike.
+APPLIED_SUBSCRIPTIONS: tuple[tuple[str, str], ...] = (
+    ("return", "return.created"),
+    ("return", "return.updated"),
+    ("return", "return.closed"),
+    ("label", "label.created"),
+    ("label", "label.updated"),
+    ("label", "label.requested"),
+    ("label", "label.closed"),
+)
 
 
 @dataclass(frozen=True)

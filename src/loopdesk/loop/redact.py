@@ -8,8 +8,9 @@ from __future__ import annotations
 
 import re
 
-# Deliberately loose: a false positive only hides a bit more of a log line.
-_EMAIL = re.compile(r"([A-Za-z0-9._%+\-]+)@([A-Za-z0-9.\-]+\.[A-Za-z]{2,})")
+# Deliberately loose: a false positive only hides a bit more of a log line. `%40` is
+# an `@` in a URL's query string (`?email=jane%40example.com`).
+_EMAIL = re.compile(r"([A-Za-z0-9._%+\-]+)(@|%40)([A-Za-z0-9.\-]+\.[A-Za-z]{2,})")
 
 
 def redact_email(email: str) -> str:
@@ -22,4 +23,4 @@ def redact_email(email: str) -> str:
 
 def redact_text(text: str) -> str:
     """Every email address in free text, redacted like `redact_email`."""
-    return _EMAIL.sub(lambda m: f"{m.group(1)[0]}***@{m.group(2)}", text)
+    return _EMAIL.sub(lambda m: f"{m.group(1)[0]}***{m.group(2)}{m.group(3)}", text)

@@ -18,6 +18,7 @@ from loopdesk.sandbox import (
     loop_returns,
     return_actions,
     returns_list,
+    subscriptions,
     tracking_graphql,
     tracking_rest,
     webhooks,
@@ -48,6 +49,11 @@ _LOOP_ROUTES: tuple[tuple[str, str, Handler], ...] = (
     ("GET", "/allowlists", loop_orders.list_allowlist),
     ("GET", "/allowlists/{entry_id}", loop_orders.get_allowlist),
     ("DELETE", "/allowlists/{entry_id}", loop_orders.delete_allowlist),
+    ("GET", "/webhooks", subscriptions.list_webhooks),
+    ("POST", "/webhooks", subscriptions.create_webhook),
+    ("GET", "/webhooks/{webhook_id}", subscriptions.get_webhook),
+    ("PUT", "/webhooks/{webhook_id}", subscriptions.update_webhook),
+    ("DELETE", "/webhooks/{webhook_id}", subscriptions.delete_webhook),
 )
 _OTHER_ROUTES: tuple[tuple[str, str, Handler], ...] = (
     ("GET", "/api/v2/returns", loop_returns.list_returns),
@@ -70,9 +76,10 @@ _OTHER_ROUTES: tuple[tuple[str, str, Handler], ...] = (
 def create_sandbox_app(settings: Settings | None = None, world: World | None = None) -> FastAPI:
     """A fresh sandbox; `app.state.world` is its data, `app.state.faults` its fault controls.
 
-    `app.state.webhooks` is the webhook sender (None: webhooks off; see
-    `webhooks.configure_webhooks`), `await app.state.webhook_tasks_drained()` waits for
-    the deliveries under way.
+    `app.state.webhooks` is the webhook sender set by the control route (None: none; see
+    `webhooks.configure_webhooks`), `app.state.subscriptions` the URLs subscribed through
+    Loop's webhooks API; both receive the webhooks. `await app.state.webhook_tasks_drained()`
+    waits for the deliveries under way.
     """
     settings = settings or Settings()
     if world is None:
@@ -106,4 +113,5 @@ def create_sandbox_app(settings: Settings | None = None, world: World | None = N
     app.state.world = world
     app.state.faults = faults
     webhooks.install(app)
+    subscriptions.install(app, webhooks.shop_id(world))
     return app

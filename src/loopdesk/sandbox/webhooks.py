@@ -29,6 +29,7 @@ from typing import Any
 import httpx
 from fastapi import FastAPI
 
+from loopdesk.sandbox.subscriptions import Subscriptions
 from loopdesk.sandbox.world import World
 
 RETRIES = 5
@@ -222,9 +223,30 @@ def configure_webhooks(
 
 
 def emit(app: FastAPI, events: Sequence[Event]) -> None:
-    """Queue `events` for the configured receiver; without one, webhooks are off."""
-    sender: WebhookSender | None = getattr(app.state, "webhooks", None)
-    if sender is None or not events:
+    """Queue `events` for every receiver; without one, webhooks are off."""
+    if not events:
         return
     deliveries: Deliveries = app.state.webhook_deliveries
-    deliveries.spawn(sender, events)
+    for sender, selected in targets(app, events):
+        deliveries.spawn(sender, selected)
+
+
+def targets(app: FastAPI, events: Sequence[Event]) -> list[tuple[WebhookSender, list[Event]]]:
+    """Who gets which events: the control route's receiver gets them all; each URL with
+    active subscriptions gets the events it subscribed to, in order, once each, signed
+    with the sandbox's webhook secret."""
+    found: list[tuple[WebhookSender, list[Event]]] = []
+    sender: WebhookSender | None = getattr(app.state, "webhooks", None)
+    if sender is not None:
+        found.append((sender, list(events)))
+    registry: Subscriptions | None = getattr(app.state, "subscriptions", None)
+    if registry is None:
+        return found
+    by_url: dict[str, list[Event]] = {}
+    for event in events:
+        for url in registry.urls_for(event.topic, event.trigger):
+            by_url.setdefault(url, []).append(event)
+    if by_url:
+        secret = app.state.settings.sandbox_webhook_secret
+        found += [(WebhookSender(url, secret), selected) for url, selected in by_url.items()]
+    return found

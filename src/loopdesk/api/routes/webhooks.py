@@ -8,8 +8,15 @@ from fastapi import APIRouter, Header, Request
 
 from loopdesk.api.deps import CustomersDep, MetricsDep, SettingsDep, StoreDep
 from loopdesk.customers.webhooks import ingest
+from loopdesk.errors import Unauthorized
+from loopdesk.settings import WEBHOOK_SECRET_SETTING
 
 router = APIRouter(tags=["webhooks"])
+
+NO_SECRET_MESSAGE = (
+    f"webhooks are refused: {WEBHOOK_SECRET_SETTING} is not set "
+    "(a real Loop token needs the secrets of its webhook subscriptions)"
+)
 
 
 @router.post("/webhooks/loop", summary="Loop webhook receiver")
@@ -21,9 +28,13 @@ async def loop_webhook(
     metrics: MetricsDep,
     x_loop_signature: Annotated[str | None, Header()] = None,
 ) -> dict[str, Any]:
+    secrets = settings.webhook_secrets
+    if not secrets:
+        # Never the public sandbox default with a real token: anyone could sign with it.
+        metrics.webhooks.labels("refused").inc()
+        raise Unauthorized(NO_SECRET_MESSAGE, details={"setting": WEBHOOK_SECRET_SETTING})
     body = await request.body()
-    secret = settings.loop_webhook_secret.get_secret_value()
-    result = await ingest(store, body, x_loop_signature, secret)
+    result = await ingest(store, body, x_loop_signature, secrets)
     if result.result == "applied":
         customers.invalidate()
     metrics.webhooks.labels(result.result).inc()
