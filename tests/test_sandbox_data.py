@@ -20,9 +20,9 @@ from loopdesk.sandbox.data import load_world
 from loopdesk.sandbox.seed import demo_emails, generate_world
 from loopdesk.sandbox.world import World, parse_ts
 from loopdesk.settings import Settings
+from tests.conftest import CONTRACT_EXAMPLE
 
-SHARED = Path(__file__).resolve().parents[2] / "shared"
-EXAMPLE = SHARED / "contracts" / "sandbox-data.example.json"
+EXAMPLE = CONTRACT_EXAMPLE
 NOW = datetime(2026, 3, 1, tzinfo=UTC)
 MONEY = re.compile(r"^-?\d+\.\d{2}$")
 ISO = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\+00:00$")
@@ -189,7 +189,6 @@ def test_small_worlds_still_work() -> None:
     assert len(small.orders) == 2
 
 
-@pytest.mark.skipif(not EXAMPLE.exists(), reason=f"shared contracts not checked out at {SHARED}")
 def test_load_contract_example() -> None:
     world = load_world(EXAMPLE)
     raw = json.loads(EXAMPLE.read_text())
