@@ -207,7 +207,8 @@ def build_return(
                 "return_reason": reason,
                 "parent_return_reason": parent_reason,
                 "return_comment": rng.choice(RETURN_COMMENTS) if rng.random() < 0.2 else "",
-                "barcode": "N/A",
+                # Most shops print no barcode on return slips; some print the item's UPC.
+                "barcode": digits(extra, 12) if extra.random() < 0.3 else NO_LABEL,
                 "outcome": "default",
                 # Set once the item is back in stock at a location (label delivered).
                 "provider_restock_location_id": (
