@@ -405,3 +405,15 @@ async def test_client_success_is_true(app: FastAPI) -> None:
     async with _loop_client(app) as loop:
         assert await loop.return_action("open", "flag") is True
     assert app.state.world.returns["open"]["state"] == "review"
+
+
+@pytest.mark.parametrize(
+    "moment", ["9999-12-31T23:59:59-23:59", "0001-01-01T00:00:00+14:00", "0001-01-01 00:00:00"]
+)
+@pytest.mark.parametrize("path", ["/api/v1/warehouse/return/list", "/api/v2/returns"])
+async def test_out_of_range_dates_are_laravels_422(
+    recent: httpx.AsyncClient, moment: str, path: str
+) -> None:
+    response = await recent.get(path, params={"from": moment}, headers=LOOP)
+    assert response.status_code == 422
+    assert response.json()["errors"] == {"from": ["The from is not a valid date."]}
