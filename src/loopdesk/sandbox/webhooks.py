@@ -28,7 +28,9 @@ from typing import Any
 import httpx
 from fastapi import FastAPI
 
+from loopdesk.sandbox.payloads import DEFAULT_SHOP_ID as DEFAULT_SHOP_ID  # re-exported
 from loopdesk.sandbox.payloads import label_payload, return_payload
+from loopdesk.sandbox.payloads import shop_id as shop_id  # re-exported
 from loopdesk.sandbox.world import World
 
 RETRIES = 5
