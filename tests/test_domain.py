@@ -318,6 +318,7 @@ def test_profile_emails() -> None:
         ),
         ({"error": {"code": "401", "message": "Unauthorized."}}, "Unauthorized."),
         ("plain text", "plain text"),
+        ({"message": "Return\x00 is closed."}, "Return is closed."),
         (None, "fallback"),
     ],
 )
