@@ -8,15 +8,11 @@ import stamina
 import structlog
 
 REPO = Path(__file__).resolve().parents[1]
-SHARED = REPO.parent / "shared"
-CONFORMANCE = SHARED / "conformance" / "gladly-app-platform"
-
-
-def require_shared() -> Path:
-    """The read-only shared folder beside the repo, or a clear skip where it is absent."""
-    if not CONFORMANCE.is_dir():
-        pytest.skip(f"../shared is absent ({SHARED}): conformance data not available here")
-    return SHARED
+# Fixtures copied into the repository (tests/conformance/README.md names the source),
+# so a fresh clone runs every conformance test with nothing beside it.
+CONFORMANCE_DATA = REPO / "tests" / "conformance"
+CONFORMANCE = CONFORMANCE_DATA / "gladly-app-platform"
+CONTRACT_EXAMPLE = CONFORMANCE_DATA / "contracts" / "sandbox-data.example.json"
 
 
 @pytest.fixture(autouse=True)

@@ -9,7 +9,7 @@ import pytest
 from typer.testing import CliRunner
 
 from loopdesk.cli.main import app
-from tests.conftest import CONFORMANCE, SHARED, require_shared
+from tests.conftest import CONFORMANCE, CONTRACT_EXAMPLE
 
 runner = CliRunner()
 
@@ -40,8 +40,7 @@ def test_lookup_readable_layout() -> None:
 
 
 def test_lookup_with_contract_example_file() -> None:
-    require_shared()
-    example = SHARED / "contracts" / "sandbox-data.example.json"
+    example = CONTRACT_EXAMPLE
     result = runner.invoke(
         app, ["lookup", "primary@email.com", "--json", "--sandbox-data", str(example)]
     )
@@ -68,7 +67,6 @@ def test_broken_sandbox_file_fails_with_path_and_reason(tmp_path: Path) -> None:
 
 
 def test_normalize_returns_from_conformance_file() -> None:
-    require_shared()
     raw = CONFORMANCE / "loop_returns/data/pull/returns/_test_/data/rawData.json"
     result = runner.invoke(app, ["normalize", "returns", str(raw), "--email", "primary@email.com"])
     assert result.exit_code == 0, result.stderr

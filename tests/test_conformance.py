@@ -15,15 +15,13 @@ import pytest
 
 from loopdesk.domain.normalize import normalize_notes, normalize_orders, normalize_returns
 from loopdesk.domain.upstream_errors import action_failure_message, validation_errors
-from tests.conftest import CONFORMANCE, require_shared
+from tests.conftest import CONFORMANCE
 
 APPS = ("loop_returns", "loop_returns-1.6")
 
 
 def _cases(kind: str) -> list[Path]:
     """Case folders for a data pull or action across both app versions."""
-    if not CONFORMANCE.is_dir():
-        return []
     found = []
     for app in APPS:
         root = CONFORMANCE / app / kind / "_test_" / "data"
@@ -75,17 +73,11 @@ RETURN_CASES = [
 NOTE_CASES = [
     c for c in _cases("data/pull/notes") if (c / "expected_response_transformation.json").is_file()
 ]
-ORDER_CASES = (
-    [
-        c
-        for c in sorted(
-            (CONFORMANCE / "loop_order_tracking/data/pull/orders/_test_/data").glob("*/")
-        )
-        if (c / "expected_response_transformation.json").is_file()
-    ]
-    if CONFORMANCE.is_dir()
-    else []
-)
+ORDER_CASES = [
+    c
+    for c in sorted((CONFORMANCE / "loop_order_tracking/data/pull/orders/_test_/data").glob("*/"))
+    if (c / "expected_response_transformation.json").is_file()
+]
 
 
 @pytest.mark.parametrize("case", RETURN_CASES, ids=_ids(RETURN_CASES))
@@ -124,7 +116,6 @@ def test_orders_pull(case: Path) -> None:
 
 
 def test_the_walk_found_every_data_pull() -> None:
-    require_shared()
     assert len(RETURN_CASES) >= 2 and len(NOTE_CASES) >= 2 and len(ORDER_CASES) >= 1
 
 
@@ -165,7 +156,6 @@ def test_action_results(case: Path) -> None:
 def test_no_email_profile_message_matches_the_peer() -> None:
     from loopdesk.customers.profile import NO_EMAIL_MESSAGES
 
-    require_shared()
     for kind, app in (("returns", "loop_returns"), ("orders", "loop_order_tracking")):
         path = (
             CONFORMANCE
@@ -178,7 +168,6 @@ def test_no_email_profile_message_matches_the_peer() -> None:
 def test_request_url_shape_for_returns() -> None:
     from loopdesk.loop.returns import returns_list_url
 
-    require_shared()
     for case in RETURN_CASES:
         pattern_text = (case / "expected_request_url.txt").read_text().strip().strip("/")
         patterns = [re.compile(line) for line in pattern_text.splitlines()]

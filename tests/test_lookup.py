@@ -213,3 +213,31 @@ async def test_lookback_window_and_per_address_limit() -> None:
     assert all("limit=1" in q and "filter=updated_at" in q for q in queries)
     await rig.returns.aclose()
     await rig.tracking.aclose()
+
+
+async def test_one_bad_field_keeps_the_return_and_says_so(rig: Rig) -> None:
+    """A `null` among the items, money reading "N/A", a `+0000` offset: the return is
+    still in the sidebar, the bad fields read blank and `meta.errors` names them."""
+    before = await rig.lookup(demo_emails())
+    target = before.returns[0]
+    raw = rig.world.returns[target.id]
+    raw["line_items"] = [None, *raw["line_items"]]
+    raw["exchanges"] = [*raw["exchanges"], None]
+    raw["refund"] = "N/A"
+    raw["updated_at"] = raw["updated_at"].replace("+00:00", "+0000")
+    raw["return_total"] = "29.9"
+    view = await rig.lookup(demo_emails())
+    assert [r.id for r in view.returns] == [r.id for r in before.returns]
+    shown = next(r for r in view.returns if r.id == target.id)
+    assert shown.updatedAt == target.updatedAt and shown.costBreakdown.refund == "0.00"
+    assert len(shown.return_.items) == len(target.return_.items)
+    assert len(shown.exchange.items) == len(target.exchange.items)
+    assert shown.return_.total == "29.90"
+    issues = [(e.source, e.returnId, e.field, e.code) for e in view.meta.errors]
+    assert sorted(issues) == sorted(
+        [
+            ("fields", target.id, field, "invalid_upstream_data")
+            for field in ("line_items[0]", f"exchanges[{len(raw['exchanges']) - 1}]", "refund")
+        ]
+    )
+    assert all(e.email is None and target.id in e.message for e in view.meta.errors)

@@ -324,7 +324,6 @@ def _conformance_cases() -> list[Any]:
     return cases
 
 
-@pytest.mark.skipif(not ACTIONS.exists(), reason="shared conformance data not mounted")
 @pytest.mark.parametrize(("action", "case"), _conformance_cases())
 async def test_action_errors_match_the_conformance_fixtures(
     client: LoopReturnsClient, mock: respx.MockRouter, action: str, case: Path
@@ -345,7 +344,6 @@ async def test_action_errors_match_the_conformance_fixtures(
         assert info.value.message == expected
 
 
-@pytest.mark.skipif(not ACTIONS.exists(), reason="shared conformance data not mounted")
 @pytest.mark.parametrize("action", ["generate_return_link", "create_allowlist_item"])
 async def test_action_requests_match_the_conformance_fixtures(
     client: LoopReturnsClient, mock: respx.MockRouter, action: str

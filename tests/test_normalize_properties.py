@@ -3,9 +3,13 @@
 from __future__ import annotations
 
 import json
+import re
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta, timezone
 from decimal import Decimal
 from typing import Any
 
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -15,16 +19,41 @@ from loopdesk.domain.normalize import (
     normalize_orders,
     normalize_return,
     normalize_returns,
+    read_return,
 )
-from loopdesk.errors import InvalidUpstreamData
+from loopdesk.domain.timestamps import (
+    EARLIEST,
+    LATEST,
+    normalize_timestamp,
+    parse_iso,
+    parse_timestamp,
+)
+from loopdesk.errors import InvalidInput, InvalidUpstreamData
 
+ODD_VALUES = [
+    "N/A",
+    "29.99",
+    "29.9",
+    "-1.00",
+    "1e999999999",
+    "NaN",
+    "2022-11-02 00:13:08",
+    "2022-11-02T00:13:08+00:00",
+    "2022-11-02T00:13:08+0000",
+    "9999-12-31T23:59:59-23:59",
+    "0001-01-01T00:00:00+14:00",
+    "0001-01-01 00:00:00",
+    "\x00",
+    "a\x00b",
+]
 scalars = st.one_of(
     st.none(),
     st.booleans(),
     st.integers(min_value=-(2**63), max_value=2**63),
+    st.integers().map(lambda n: n * 10**400),
     st.floats(allow_nan=False, allow_infinity=False),
     st.text(max_size=12),
-    st.sampled_from(["N/A", "29.99", "-1.00", "2022-11-02 00:13:08", "2022-11-02T00:13:08+00:00"]),
+    st.sampled_from(ODD_VALUES),
 )
 json_values = st.recursive(
     scalars,
@@ -91,16 +120,145 @@ def _model_or_typed_error(call: Any) -> Any:
         return exc
 
 
+MONEY = re.compile(r"^-?\d+\.\d{2,}$")
+MONEY_KEYS = {"productTotal", "discountTotal", "taxTotal", "total", "price", "discount", "tax"}
+MONEY_KEYS |= {"handlingFee", "giftCardAmount", "refund", "upsell"}
+STAMP_KEYS = {"updatedAt", "createdAt", "editedAt", "labelUpdatedAt", "returnedAt"}
+
+
+def _leaves(value: Any, key: str = "") -> Iterator[tuple[str, Any]]:
+    if isinstance(value, dict):
+        for k, v in value.items():
+            yield from _leaves(v, k)
+    elif isinstance(value, list):
+        for v in value:
+            yield from _leaves(v, key)
+    else:
+        yield key, value
+
+
+def _check_view(item: LoopReturn) -> None:
+    """What every view holds, whatever Loop sent: exact 2-dp money, UTC timestamps in
+    range, no NUL anywhere, JSON all the way down."""
+    dumped = item.to_json()
+    assert "\\u0000" not in json.dumps(dumped)
+    for key, value in _leaves(dumped):
+        if key in MONEY_KEYS:
+            assert isinstance(value, str) and MONEY.match(value), (key, value)
+            Decimal(value)
+        elif key in STAMP_KEYS and value is not None:
+            moment = parse_iso(value)
+            assert moment.utcoffset() == timedelta(0)
+            assert EARLIEST <= moment < LATEST
+    assert item.url.endswith(item.id)
+
+
 @settings(max_examples=400, suppress_health_check=[HealthCheck.too_slow])
 @given(mutated_returns())
 def test_any_return_object_gives_a_model_or_a_typed_error(raw: dict[str, Any]) -> None:
-    result = _model_or_typed_error(lambda: normalize_return(raw))
-    if isinstance(result, LoopReturn):
-        dumped = result.to_json()
-        json.dumps(dumped)  # always serializable
-        for side in (result.return_, result.exchange):
-            Decimal(side.total)  # money stays exact text
-        assert result.url.endswith(result.id)
+    result = _model_or_typed_error(lambda: read_return(raw))
+    if isinstance(result, InvalidUpstreamData):
+        return
+    item, problems = result
+    _check_view(item)
+    assert normalize_return(raw) == item
+    for problem in problems:
+        assert set(problem.details) == {"returnId", "field"}
+        assert problem.details["returnId"] == item.id
+        assert problem.message.startswith(f"return {item.id}: ")
+
+
+SUB_FIELDS = {
+    "line_items": ["line_item_id", "price", "discount", "tax", "refund", "title", "returned_at"],
+    "exchanges": ["exchange_id", "exchange_order_id", "price", "total", "out_of_stock"],
+}
+
+
+@settings(max_examples=300, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    st.sampled_from(sorted(SUB_FIELDS)),
+    st.data(),
+    json_values,
+    st.booleans(),
+)
+def test_one_bad_sub_field_never_hides_the_return(
+    side: str, data: st.DataObject, value: Any, as_entry: bool
+) -> None:
+    """A `null` (or anything) among the items, or any value in one item field: the
+    return is shown, its other items kept, and any blanked field named."""
+    raw = json.loads(json.dumps(GOOD_RETURN))
+    index = data.draw(st.integers(0, len(raw[side])))
+    if as_entry:
+        raw[side].insert(index, value)
+    else:
+        raw[side][0][data.draw(st.sampled_from(SUB_FIELDS[side]))] = value
+    item, problems = read_return(raw)
+    _check_view(item)
+    items = item.return_.items if side == "line_items" else item.exchange.items
+    fields = [p.details["field"] for p in problems]
+    if as_entry and not isinstance(value, dict):
+        assert len(items) == 1 and fields == [f"{side}[{index}]"]
+    else:
+        assert len(items) == len(raw[side])
+    assert all(f.startswith(side) for f in fields)
+    other = item.exchange.items if side == "line_items" else item.return_.items
+    assert len(other) == 1
+
+
+@settings(max_examples=300)
+@given(
+    st.datetimes(min_value=datetime(1, 1, 1), max_value=datetime(9999, 12, 31, 23, 59, 59)),
+    st.integers(min_value=-(24 * 60 - 1), max_value=24 * 60 - 1),
+    st.sampled_from(["colon", "compact", "naive", "laravel", "z"]),
+)
+def test_any_timestamp_reads_as_utc_or_missing(
+    moment: datetime, offset_minutes: int, style: str
+) -> None:
+    """Offsets up to ±23:59 on any date Python can hold (year 1 to 9999): never an
+    exception, always UTC in range or None, and equal to the moment written."""
+    sign = "-" if offset_minutes < 0 else "+"
+    hours, minutes = divmod(abs(offset_minutes), 60)
+    base = moment.strftime("%Y-%m-%dT%H:%M:%S")
+    text = {
+        "colon": f"{base}{sign}{hours:02d}:{minutes:02d}",
+        "compact": f"{base}{sign}{hours:02d}{minutes:02d}",
+        "naive": base,
+        "laravel": base.replace("T", " "),
+        "z": f"{base}Z",
+    }[style]
+    result = normalize_timestamp(text)
+    written = moment.replace(microsecond=0)
+    expected: datetime | None = written.replace(tzinfo=UTC)
+    if style in ("colon", "compact"):
+        zone = timezone(timedelta(minutes=offset_minutes))
+        try:
+            expected = written.replace(tzinfo=zone).astimezone(UTC)
+        except OverflowError:
+            expected = None
+    if expected is not None and EARLIEST <= expected < LATEST:
+        assert result is not None and parse_iso(result) == expected
+        assert parse_timestamp(text, field="since") == expected
+    else:
+        assert result is None
+        with pytest.raises(InvalidInput):
+            parse_timestamp(text, field="since")
+
+
+@given(st.text(max_size=40))
+def test_any_text_as_a_timestamp_is_total(text: str) -> None:
+    result = normalize_timestamp(text)
+    assert result is None or EARLIEST <= parse_iso(result) < LATEST
+
+
+@given(
+    st.decimals(allow_nan=False, allow_infinity=False, places=None).filter(
+        lambda d: abs(d.adjusted()) < 15
+    )
+)
+def test_money_strings_keep_their_value_with_two_places(amount: Decimal) -> None:
+    item = normalize_return({**GOOD_RETURN, "refund": str(amount)})
+    refund = item.costBreakdown.refund
+    assert MONEY.match(refund) and Decimal(refund) == amount
 
 
 @settings(max_examples=300)
@@ -119,10 +277,13 @@ def test_any_body_for_each_kind_is_total(body: Any) -> None:
 @given(st.lists(st.one_of(mutated_returns(), json_values), max_size=4))
 def test_lists_keep_good_records_and_report_bad_ones(raw_list: list[Any]) -> None:
     result = normalize_returns({"data": raw_list})
-    assert len(result.items) + len(result.problems) == sum(
-        1 for r in raw_list if isinstance(r, dict) and isinstance(r.get("customer"), str)
-    ) or all(isinstance(p, InvalidUpstreamData) for p in result.problems)
-    assert len(result.items) + len(result.problems) <= len(raw_list)
+    dropped = [p for p in result.problems if "index" in p.details]
+    blanked = [p for p in result.problems if "field" in p.details]
+    # Every record is shown or reported as left out; nothing else happens to it.
+    assert len(result.items) + len(dropped) == len(raw_list)
+    assert len(dropped) + len(blanked) == len(result.problems)
+    assert {p.details["returnId"] for p in blanked} <= {r.id for r in result.items}
+    assert len(result.sources) == len(result.items)
 
 
 @given(

@@ -13,12 +13,15 @@ import httpx
 import pytest
 from fastapi import FastAPI
 
+from loopdesk.errors import LoopError, LoopRejected
+from loopdesk.loop import LoopReturnsClient
 from loopdesk.sandbox.app import create_sandbox_app
 from loopdesk.sandbox.world import World, iso
 from loopdesk.settings import Settings
 
 LOOP = {"X-Authorization": "test-token"}
 AS_200 = {**LOOP, "X-Sandbox-State-Error-Status": "200"}
+AS_422 = {**LOOP, "X-Sandbox-State-Error-Status": "422"}
 STATES = ("open", "closed", "cancelled", "expired", "review")
 ISO_SECONDS = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\+00:00$")
 OLD = "2025-03-01T10:00:00+00:00"
@@ -104,7 +107,7 @@ OUTCOMES: dict[tuple[str, str], str | dict[str, Any]] = {
 
 
 @pytest.mark.parametrize(("action", "state"), sorted(OUTCOMES))
-@pytest.mark.parametrize(("headers", "error_status"), [(LOOP, 422), (AS_200, 200)])
+@pytest.mark.parametrize(("headers", "error_status"), [(LOOP, 200), (AS_200, 200), (AS_422, 422)])
 async def test_action_state_machine(
     client: httpx.AsyncClient,
     app: FastAPI,
@@ -354,3 +357,63 @@ async def test_list_bad_cursor(recent: httpx.AsyncClient, cursor: str) -> None:
         "message": "The cursor is invalid.",
         "errors": {"cursor": ["The cursor is invalid."]},
     }
+
+
+# --- the Loop client against the sandbox's refusals ------------------------------------
+
+
+def _loop_client(app: FastAPI) -> LoopReturnsClient:
+    return LoopReturnsClient(
+        base_url="http://sandbox",
+        token="test-token",
+        settings=Settings(loop_api_token="test-token"),
+        transport=httpx.ASGITransport(app=app),
+    )
+
+
+async def test_app_wide_state_error_status(client: httpx.AsyncClient, app: FastAPI) -> None:
+    app.state.state_error_status = 422
+    refused = await client.post("/api/v1/warehouse/return/closed/process", headers=LOOP)
+    assert refused.status_code == 422
+    # A request can still ask for Loop's documented 200.
+    again = await client.post("/api/v1/warehouse/return/closed/process", headers=AS_200)
+    assert again.status_code == 200 and "errors" in again.json()
+
+
+@pytest.mark.parametrize("action", ["process", "flag", "cancel", "close"])
+async def test_client_turns_a_200_refusal_into_a_conflict(app: FastAPI, action: str) -> None:
+    """Loop's documented 200 with an error body never reads as success."""
+    async with _loop_client(app) as loop:
+        with pytest.raises(LoopRejected) as info:
+            await loop.return_action("closed", action)
+    err = info.value
+    assert (err.status, err.http_status, err.details["stateError"]) == (200, 409, True)
+    assert "Return is closed" in err.message
+    assert app.state.world.returns["closed"]["state"] == "closed"
+
+
+async def test_client_reports_a_422_refusal(app: FastAPI) -> None:
+    app.state.state_error_status = 422
+    async with _loop_client(app) as loop:
+        with pytest.raises(LoopError) as info:
+            await loop.return_action("cancelled", "process")
+    assert info.value.status == 422 and 400 <= info.value.http_status < 500
+    assert "Return is cancelled" in info.value.message
+
+
+async def test_client_success_is_true(app: FastAPI) -> None:
+    async with _loop_client(app) as loop:
+        assert await loop.return_action("open", "flag") is True
+    assert app.state.world.returns["open"]["state"] == "review"
+
+
+@pytest.mark.parametrize(
+    "moment", ["9999-12-31T23:59:59-23:59", "0001-01-01T00:00:00+14:00", "0001-01-01 00:00:00"]
+)
+@pytest.mark.parametrize("path", ["/api/v1/warehouse/return/list", "/api/v2/returns"])
+async def test_out_of_range_dates_are_laravels_422(
+    recent: httpx.AsyncClient, moment: str, path: str
+) -> None:
+    response = await recent.get(path, params={"from": moment}, headers=LOOP)
+    assert response.status_code == 422
+    assert response.json()["errors"] == {"from": ["The from is not a valid date."]}

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import json
 import re
 from collections import Counter
@@ -20,9 +21,9 @@ from loopdesk.sandbox.data import load_world
 from loopdesk.sandbox.seed import demo_emails, generate_world
 from loopdesk.sandbox.world import World, parse_ts
 from loopdesk.settings import Settings
+from tests.conftest import CONTRACT_EXAMPLE
 
-SHARED = Path(__file__).resolve().parents[2] / "shared"
-EXAMPLE = SHARED / "contracts" / "sandbox-data.example.json"
+EXAMPLE = CONTRACT_EXAMPLE
 NOW = datetime(2026, 3, 1, tzinfo=UTC)
 MONEY = re.compile(r"^-?\d+\.\d{2}$")
 ISO = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\+00:00$")
@@ -189,7 +190,6 @@ def test_small_worlds_still_work() -> None:
     assert len(small.orders) == 2
 
 
-@pytest.mark.skipif(not EXAMPLE.exists(), reason=f"shared contracts not checked out at {SHARED}")
 def test_load_contract_example() -> None:
     world = load_world(EXAMPLE)
     raw = json.loads(EXAMPLE.read_text())
@@ -316,3 +316,70 @@ def test_demo_orders_have_fixed_names(world: World) -> None:
     assert first is not None and first["customer_email"] == "primary@email.com"
     names = [o["name"] for o in world.orders]
     assert len(names) == len(set(names))
+
+
+# The return object's fields as the reference lists them (loop-api.md section 2.1, copied
+# verbatim so the suite needs nothing beside the repository).
+REFERENCE_RETURN_FIELDS = (
+    "id, state, created_at, updated_at, edited_at?, total, outcome, order_id, order_name, "
+    "provider_order_id, order_number, provider_order_number, customer (email), origin_country, "
+    "origin_country_code, multi_currency (bool), currency, "
+    "{return,exchange}_{product,discount,tax}_total, return_total, return_credit_total, "
+    "exchange_total, exchange_credit_total, gift_card, gift_card_order_name, gift_card_order_id, "
+    "handling_fee, refund, upsell, line_items[], exchanges[], carrier, tracking_number, "
+    "label_status, label_url, label_rate, label_updated_at, status_page_url, destination_id, "
+    "return_method, package_reference"
+)
+REFERENCE_LINE_ITEM_FIELDS = (
+    "line_item_id, provider_line_item_id, product_id, variant_id, sku, title, price, discount, "
+    'tax, refund, returned_at ("YYYY-MM-DD HH:MM:SS", no TZ), exchange_variant, return_reason, '
+    'parent_return_reason, return_comment, barcode, outcome ("default"), '
+    "provider_restock_location_id"
+)
+REFERENCE_EXCHANGE_FIELDS = (
+    'exchange_id, exchange_order_id (int), exchange_order_name ("EXC-1086-1"), product_id, '
+    'variant_id, sku, type ("exchange"), title, price, discount, tax, total, out_of_stock (bool), '
+    "out_of_stock_resolution (nullable)"
+)
+
+
+def _field_names(listing: str) -> list[str]:
+    """The names in one of the reference's lists: notes in parentheses and `?`/`[]`
+    markers dropped, `{a,b}_{c,d}_total` expanded."""
+    names: list[str] = []
+    # Entries are separated by ", "; the alternatives inside braces by a bare ",".
+    for entry in re.sub(r"\([^)]*\)", "", listing).split(", "):
+        name = entry.strip().rstrip("?").removesuffix("[]")
+        if not name:
+            continue
+        segments = re.split(r"(\{[^}]*\})", name)
+        options = [seg[1:-1].split(",") if seg.startswith("{") else [seg] for seg in segments]
+        names += ["".join(combo) for combo in itertools.product(*options)]
+    return names
+
+
+def test_field_lists_parse_as_the_reference_means() -> None:
+    fields = _field_names(REFERENCE_RETURN_FIELDS)
+    assert len(fields) == len(set(fields)) == 45
+    assert {"return_product_total", "exchange_tax_total", "edited_at", "customer"} <= set(fields)
+    assert "line_items" in fields and "multi_currency" in fields
+
+
+@pytest.mark.parametrize(
+    ("listing", "rows"),
+    [
+        (REFERENCE_RETURN_FIELDS, lambda w: _returns(w)),
+        (REFERENCE_LINE_ITEM_FIELDS, lambda w: [x for r in _returns(w) for x in r["line_items"]]),
+        (REFERENCE_EXCHANGE_FIELDS, lambda w: [x for r in _returns(w) for x in r["exchanges"]]),
+    ],
+    ids=["return", "line_item", "exchange"],
+)
+def test_every_reference_field_is_non_null_somewhere(world: World, listing: str, rows: Any) -> None:
+    """Every field a client may meet carries a real value at least once: a client that
+    only ever saw nulls (`edited_at`, `label_url`, ...) would not be tested at all."""
+    found = rows(world)
+    assert found
+    for name in _field_names(listing):
+        assert all(name in row for row in found), f"{name} missing from some rows"
+        values = [row[name] for row in found if row[name] not in (None, "", [], "N/A")]
+        assert values, f"{name} is never set in the seeded world"

@@ -9,6 +9,7 @@ import hmac
 import json
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from random import Random
 from typing import Any
 
@@ -20,6 +21,8 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from loopdesk.sandbox.app import create_sandbox_app
+from loopdesk.sandbox.payloads import return_payload
+from loopdesk.sandbox.seed import generate_world
 from loopdesk.sandbox.webhooks import (
     MAX_RETRY_AFTER,
     NO_RESPONSE,
@@ -27,6 +30,7 @@ from loopdesk.sandbox.webhooks import (
     backoff_delay,
     configure_webhooks,
     encode_body,
+    return_event,
     sign,
 )
 from loopdesk.sandbox.world import World
@@ -36,6 +40,17 @@ LOOP = {"X-Authorization": "test-token"}
 SECRET = "whsec-test"
 HOOK_URL = "http://receiver.test/hooks"
 OLD = "2025-03-01T10:00:00+00:00"
+# What a `return` webhook adds to the list object (reference section 7.5).
+DOCUMENTED_ADDITIONS = (
+    "edited_at",
+    "provider_order_external_id",
+    "provider_order_sales_channel",
+    "customer_detail",
+    "address",
+    "is_gift_return",
+    "refunds",
+    "labels",
+)
 
 
 # --- encoding and signature -----------------------------------------------------------
@@ -187,6 +202,7 @@ def _return(rid: str, state: str) -> dict[str, Any]:
         "created_at": OLD,
         "updated_at": OLD,
         "order_id": "50265228",
+        "provider_order_id": "4803021602967",
         "carrier": "N/A",
         "tracking_number": "N/A",
         "label_status": "N/A",
@@ -228,9 +244,14 @@ async def test_process_sends_updated_then_closed(
         ("return", "return.closed"),
     ]
     item = app.state.world.returns["1"]
+    added = {"topic", "trigger", "shop_id", *DOCUMENTED_ADDITIONS}
     for event in events:
         assert event["shop_id"] == 12345
-        assert {k: v for k, v in event.items() if k not in ("topic", "trigger", "shop_id")} == item
+        # Loop's documented shape: the list object without `updated_at`, plus its additions.
+        assert "updated_at" not in event and event["id"] == "1"  # odd id: the old string
+        unchanged = {k: v for k, v in item.items() if k not in ("updated_at", "id")}
+        assert {k: v for k, v in event.items() if k not in added | {"id"}} == unchanged
+        assert set(DOCUMENTED_ADDITIONS) <= set(event)
     for body, signature, _ in receiver.received:
         assert _verified(body, signature)
         assert b'"status_page_url":"https:\\/\\/company.loopreturns.com\\/#\\/return\\/1"' in body
@@ -241,7 +262,7 @@ async def test_flag_sends_only_updated(
 ) -> None:
     await client.post("/api/v1/warehouse/return/1/flag", headers=LOOP)
     refused = await client.post("/api/v1/warehouse/return/1/flag", headers=LOOP)
-    assert refused.status_code == 422
+    assert refused.status_code == 200 and "errors" in refused.json()  # Loop's 200 refusal
     await app.state.webhook_tasks_drained()
     assert [(e["trigger"], e["state"]) for e in receiver.events()] == [("return.updated", "review")]
 
@@ -284,6 +305,7 @@ async def test_label_route_sends_label_updated(
             "shop_id": 12345,
             "return_id": "2",
             "order_id": "50265228",
+            "provider_order_id": 4803021602967,
             "carrier": "USPS",
             "tracking_number": "9400111",
             "label_status": "in_transit",
@@ -303,7 +325,8 @@ async def test_touch_route(app: FastAPI, client: httpx.AsyncClient, receiver: Re
     assert response.status_code == 200 and response.json()["updated_at"] != OLD
     await app.state.webhook_tasks_drained()
     [event] = receiver.events()
-    assert (event["topic"], event["trigger"], event["id"]) == ("return", "return.updated", "2")
+    # An even id goes out as the newer integer `id`.
+    assert (event["topic"], event["trigger"], event["id"]) == ("return", "return.updated", 2)
 
 
 async def test_control_routes_on_unknown_return(client: httpx.AsyncClient) -> None:
@@ -333,3 +356,85 @@ async def test_configure_over_http(app: FastAPI, client: httpx.AsyncClient) -> N
     assert cleared.json() == {"cleared": True} and app.state.webhooks is None
     await client.post("/api/v1/warehouse/return/2/flag", headers=LOOP)
     assert not app.state.webhook_deliveries.tasks
+
+
+# --- payload shape (reference section 7.5) ----------------------------------------------
+
+# The keys of Loop's documented `return` webhook example, beside the list object's own.
+DOCUMENTED_EXAMPLE_KEYS = {
+    "topic",
+    "trigger",
+    "shop_id",
+    "id",
+    "state",
+    "created_at",
+    "edited_at",
+    "customer_detail",
+    "address",
+    "is_gift_return",
+    "refunds",
+    "labels",
+    "line_items",
+    "exchanges",
+    "label_updated_at",
+}
+
+
+@pytest.fixture(scope="module")
+def seeded() -> World:
+    return generate_world(now=datetime(2026, 3, 1, tzinfo=UTC))
+
+
+def _bodies(world: World) -> list[dict[str, Any]]:
+    events = [return_event(world, item, "return.updated") for item in world.returns.values()]
+    return [
+        json.loads(encode_body({"topic": e.topic, "trigger": e.trigger, **e.payload}))
+        for e in events
+    ]
+
+
+def test_return_payloads_have_the_documented_shape(seeded: World) -> None:
+    bodies = _bodies(seeded)
+    for body, item in zip(bodies, seeded.returns.values(), strict=True):
+        assert set(body) >= DOCUMENTED_EXAMPLE_KEYS
+        assert "updated_at" not in body
+        assert str(body["id"]) == item["id"]
+        detail = body["customer_detail"]
+        assert detail["email"] == item["customer"] and detail["first_name"] and detail["last_name"]
+        order = seeded.find_order(item["order_name"])
+        assert order is not None and body["address"]["zip"] == order["zip"]
+        assert set(body["address"]) >= {"name", "address1", "city", "state", "zip", "country"}
+        if item["label_status"] == "N/A":
+            assert body["labels"] == []
+        else:
+            [label] = body["labels"]
+            assert (label["status"], label["url"], label["rate"]) == (
+                item["label_status"],
+                item["label_url"],
+                item["label_rate"],
+            )
+            assert label["updated_at"].endswith(".000Z")
+            assert label["line_items"] == [int(x["line_item_id"]) for x in item["line_items"]]
+        refunded = item["state"] == "closed" and float(item["refund"]) > 0
+        assert bool(body["refunds"]) == refunded
+    # Both id shapes, decided per return (the same return always gets the same one).
+    assert {type(b["id"]) for b in bodies} == {int, str}
+    assert all(isinstance(b["id"], int) == (int(b["id"]) % 2 == 0) for b in bodies)
+    assert any(b["refunds"] for b in bodies) and any(b["labels"] for b in bodies)
+    assert _bodies(seeded) == bodies  # deterministic
+
+
+def test_one_person_one_name_across_addresses(seeded: World) -> None:
+    names: dict[tuple[str, ...], set[tuple[str, str]]] = {}
+    by_email = {e.casefold(): tuple(p) for p in seeded.customers for e in p}
+    for item in seeded.returns.values():
+        detail = return_payload(seeded, item)["customer_detail"]
+        person = by_email[item["customer"].casefold()]
+        names.setdefault(person, set()).add((detail["first_name"], detail["last_name"]))
+    assert all(len(found) == 1 for found in names.values())
+
+
+def test_older_shape_on_request(seeded: World) -> None:
+    item = next(iter(seeded.returns.values()))
+    body = return_payload(seeded, item, with_updated_at=True)
+    assert body["updated_at"] == item["updated_at"] and body["id"] == item["id"]

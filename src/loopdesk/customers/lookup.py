@@ -17,7 +17,7 @@ from typing import Any, Literal, Protocol
 import structlog
 
 from loopdesk.customers.profile import profile_emails
-from loopdesk.customers.view import CustomerView, LookupIssue, LookupMeta
+from loopdesk.customers.view import CustomerView, IssueSource, LookupIssue, LookupMeta
 from loopdesk.domain.models import LoopReturn, Note, Order
 from loopdesk.domain.normalize import normalize_notes, normalize_orders, normalize_returns
 from loopdesk.errors import LoopdeskError
@@ -117,14 +117,23 @@ async def _fetch_returns(
     except Exception as exc:  # reported, never raised: other addresses keep their data
         state.issues.append(_issue("returns", exc, email=email))
         return
+    blanked: dict[str, list[LookupIssue]] = {}
     for problem in result.problems:
-        state.issues.append(_issue("returns", problem, email=email))
+        field_name = problem.details.get("field")
+        if field_name is None:  # a record that could not be shown at all
+            state.issues.append(_issue("returns", problem, email=email))
+            continue
+        return_id = str(problem.details.get("returnId"))
+        issue = _issue("fields", problem, return_id=return_id, field=str(field_name))
+        blanked.setdefault(return_id, []).append(issue)
     for item, raw in zip(result.items, result.sources, strict=True):
         if item.updated < state.since:
             continue
         known = state.returns.get(item.id)
         if known is None:
             tasks.create_task(_fetch_notes(state, client, item.id))
+            # Shown with a field blank: say which (once, however many lists hold it).
+            state.issues.extend(blanked.get(item.id, []))
         if known is None or item.updated > known.updated:
             state.returns[item.id] = item
             state.raw[item.id] = raw
@@ -153,15 +162,18 @@ async def _fetch_orders(state: _Gather, client: OrdersSource, options: LookupOpt
 
 
 def _issue(
-    source: Literal["returns", "notes", "orders"],
+    source: IssueSource,
     exc: BaseException,
     *,
     email: str | None = None,
     return_id: str | None = None,
+    field: str | None = None,
 ) -> LookupIssue:
     if isinstance(exc, LoopdeskError):
         code, message = exc.code, exc.message
     else:  # a defect, not an upstream failure: logged in full, reported plainly
         log.exception("lookup.unexpected_error", source=source)
         code, message = LoopdeskError.code, f"unexpected error: {type(exc).__name__}"
-    return LookupIssue(source=source, code=code, message=message, email=email, returnId=return_id)
+    return LookupIssue(
+        source=source, code=code, message=message, email=email, returnId=return_id, field=field
+    )

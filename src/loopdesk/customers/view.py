@@ -8,17 +8,23 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from loopdesk.domain.models import LoopReturn, Order
 
+# `fields`: a return is shown, but one of its fields (named in `field`) was unusable
+# and reads blank; the request itself succeeded.
+IssueSource = Literal["returns", "notes", "orders", "fields"]
+
 
 class LookupIssue(BaseModel):
-    """One upstream request that failed; the others' data is still in the view."""
+    """One upstream request that failed, or one field shown blank; the rest of the
+    data is still in the view."""
 
     model_config = ConfigDict(frozen=True)
 
-    source: Literal["returns", "notes", "orders"]
+    source: IssueSource
     code: str
     message: str
     email: str | None = None
     returnId: str | None = None
+    field: str | None = None
 
 
 class LookupMeta(BaseModel):

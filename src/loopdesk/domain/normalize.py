@@ -1,14 +1,18 @@
 """Raw Loop bodies to the sidebar views, as Gladly's `response_transformation` does.
 
 Every function here is pure and total: whatever JSON an API sends, the result is a
-model or one `InvalidUpstreamData` naming what was wrong. A list with one bad return
-keeps the good ones and reports the bad one in `problems`, so one odd record never
-hides a customer's other returns.
+model or one `InvalidUpstreamData` naming what was wrong. One unusable field (a `null`
+among the line items, a money string like `"N/A"`, an impossible timestamp) never hides
+the return: the field reads blank and a problem names it, which a lookup reports in
+`meta.errors`. A list keeps every record it can show and reports the rest in `problems`.
+
+Text never carries NUL characters (no store or help desk keeps them); amounts read
+with at least two decimals (`"29.9"` reads `"29.90"`) and are otherwise exact.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
 from typing import Any, Generic, TypeVar
@@ -30,7 +34,7 @@ from loopdesk.domain.models import (
     Shipment,
     Shipping,
 )
-from loopdesk.domain.timestamps import normalize_timestamp
+from loopdesk.domain.timestamps import checked_timestamp, normalize_timestamp
 from loopdesk.errors import InvalidUpstreamData
 
 T = TypeVar("T")
@@ -40,6 +44,11 @@ ADMIN_RETURN_URL = "https://admin.loopreturns.com/returns/{}"
 # Both open the same tracking page; we follow the current template.
 SHIPMENT_URL = "https://app.wonderment.com/shipments?order_name={}"
 NO_LABEL = "N/A"
+ZERO_MONEY = "0.00"
+CENT = Decimal("0.01")
+# Beyond these an "amount" or "id" is not Loop's (and converting it could take forever).
+MAX_AMOUNT_DIGITS = 18
+MAX_ID_DIGITS = 40
 
 
 @dataclass(frozen=True)
@@ -79,7 +88,10 @@ def normalize_returns(body: Any, emails: Iterable[str] | None = None) -> Normali
     """Normalize a returns list, keeping only returns of the profile's addresses.
 
     `emails` None keeps every return; otherwise a return is kept when its `customer`
-    equals one of the addresses, ignoring case (the peer's rule).
+    equals one of the addresses, ignoring case (the peer's rule). A return with an
+    unusable field is kept with that field blank; `problems` says which field (its
+    `details` carry `returnId` and `field`). Only a record with no id or no usable
+    timestamp at all is left out (reported with its `index`).
     """
     wanted = None if emails is None else {e.strip().lower() for e in emails}
     items: list[LoopReturn] = []
@@ -89,99 +101,167 @@ def normalize_returns(body: Any, emails: Iterable[str] | None = None) -> Normali
         if wanted is not None and not _customer_matches(raw, wanted):
             continue
         try:
-            items.append(normalize_return(raw))
-            sources.append(raw)
+            item, blanked = read_return(raw)
         except InvalidUpstreamData as exc:
             exc.details.setdefault("index", index)
             problems.append(exc)
+            continue
+        items.append(item)
+        sources.append(raw)
+        problems.extend(blanked)
     return Normalized(items, problems, sources)
 
 
 def _customer_matches(raw: Any, wanted: set[str]) -> bool:
     customer = raw.get("customer") if isinstance(raw, dict) else None
-    return isinstance(customer, str) and customer.strip().lower() in wanted
+    return isinstance(customer, str) and _clean(customer).strip().lower() in wanted
 
 
 def normalize_return(raw: Any) -> LoopReturn:
-    """One Loop return object (list, details or webhook shape) as a `LoopReturn`."""
+    """One Loop return object (list, details or webhook shape) as a `LoopReturn`;
+    unusable fields read blank (see `read_return` for what was blanked)."""
+    return read_return(raw)[0]
+
+
+def read_return(raw: Any) -> tuple[LoopReturn, list[InvalidUpstreamData]]:
+    """A return and one problem per field that could not be read and reads blank.
+
+    Raises `InvalidUpstreamData` only when nothing sensible can be shown: not an
+    object, no id, or neither `updated_at` nor `created_at` usable.
+    """
     if not isinstance(raw, dict):
         raise InvalidUpstreamData("return: expected an object")
     return_id = _required_id(raw, "id", "return")
-    context = f"return {return_id}"
+    fields = _Fields(return_id)
+    created = fields.timestamp(raw, "created_at")
+    updated = fields.timestamp(raw, "updated_at") or created
+    if updated is None:
+        raise InvalidUpstreamData(
+            f"return {return_id}: no valid `updated_at` or `created_at`",
+            details={"returnId": return_id},
+        )
     try:
-        created = normalize_timestamp(raw.get("created_at"))
-        updated = normalize_timestamp(raw.get("updated_at")) or created
-        if updated is None:
-            raise InvalidUpstreamData(f"{context}: no valid `updated_at` or `created_at`")
-        return LoopReturn.model_validate(
+        view = LoopReturn.model_validate(
             {
                 "id": return_id,
-                "state": _text(raw.get("state")),
+                "state": fields.text(raw, "state"),
                 "updatedAt": updated,
                 "createdAt": created or updated,
-                "editedAt": normalize_timestamp(raw.get("edited_at")),
-                "currency": _text(raw.get("currency")) or "USD",
+                "editedAt": fields.timestamp(raw, "edited_at"),
+                "currency": fields.text(raw, "currency") or "USD",
                 "url": ADMIN_RETURN_URL.format(return_id),
-                "outcome": display_outcome(raw.get("outcome")),
-                "customerEmail": _text(raw.get("customer")),
+                "outcome": fields.read("outcome", lambda: display_outcome(raw.get("outcome")), ""),
+                "customerEmail": fields.text(raw, "customer"),
                 "order": OrderRef(
-                    loopId=_text(raw.get("order_id")),
-                    name=_text(raw.get("order_name")),
-                    providerId=_text(raw.get("provider_order_id")),
-                    number=_text(raw.get("order_number")),
+                    loopId=fields.text(raw, "order_id"),
+                    name=fields.text(raw, "order_name"),
+                    providerId=fields.text(raw, "provider_order_id"),
+                    number=fields.text(raw, "order_number"),
                 ),
-                "return": ReturnSide.model_validate(
-                    {
-                        **_totals(raw, "return"),
-                        "items": [
-                            _return_item(i) for i in _list(raw.get("line_items"), "line_items")
-                        ],
-                    }
+                "return": ReturnSide(
+                    **_totals(fields, raw, "return"),
+                    items=[
+                        _return_item(fields, where, item)
+                        for where, item in fields.objects(raw, "line_items")
+                    ],
                 ),
-                "exchange": ExchangeSide.model_validate(
-                    {
-                        **_totals(raw, "exchange"),
-                        "items": [
-                            _exchange_item(i) for i in _list(raw.get("exchanges"), "exchanges")
-                        ],
-                    }
+                "exchange": ExchangeSide(
+                    **_totals(fields, raw, "exchange"),
+                    items=[
+                        _exchange_item(fields, where, item)
+                        for where, item in fields.objects(raw, "exchanges")
+                    ],
                 ),
                 "costBreakdown": CostBreakdown(
-                    handlingFee=_money(raw.get("handling_fee")),
-                    giftCardAmount=_money(raw.get("gift_card")),
-                    refund=_money(raw.get("refund")),
-                    upsell=_money(raw.get("upsell")),
+                    handlingFee=fields.money(raw, "handling_fee"),
+                    giftCardAmount=fields.money(raw, "gift_card"),
+                    refund=fields.money(raw, "refund"),
+                    upsell=fields.money(raw, "upsell"),
                 ),
                 "shipping": Shipping(
-                    carrier=_text(raw.get("carrier")) or NO_LABEL,
-                    trackingNumber=_text(raw.get("tracking_number")) or NO_LABEL,
-                    labelStatus=_text(raw.get("label_status")) or NO_LABEL,
-                    labelUpdatedAt=normalize_timestamp(raw.get("label_updated_at")),
-                    statusPageUrl=_text(raw.get("status_page_url")),
-                    returnMethod=_text(raw.get("return_method")),
-                    destinationId=_text(raw.get("destination_id")),
+                    carrier=fields.text(raw, "carrier") or NO_LABEL,
+                    trackingNumber=fields.text(raw, "tracking_number") or NO_LABEL,
+                    labelStatus=fields.text(raw, "label_status") or NO_LABEL,
+                    labelUpdatedAt=fields.timestamp(raw, "label_updated_at"),
+                    statusPageUrl=fields.text(raw, "status_page_url"),
+                    returnMethod=fields.text(raw, "return_method"),
+                    destinationId=fields.text(raw, "destination_id"),
                 ),
             }
         )
-    except InvalidUpstreamData as exc:
-        if not exc.message.startswith(context):
-            exc.message = f"{context}: {exc.message}"
-            exc.args = (exc.message,)
-        exc.details.setdefault("returnId", return_id)
-        raise
-    except ValidationError as exc:
+    except ValidationError as exc:  # a defect in the readers above, never Loop's data
         raise InvalidUpstreamData(
-            f"{context}: {_first_error(exc)}", details={"returnId": return_id}
+            f"return {return_id}: {_first_error(exc)}", details={"returnId": return_id}
         ) from None
+    return view, fields.problems
 
 
-def _totals(raw: dict[str, Any], side: str) -> dict[str, str]:
+class _Fields:
+    """Reads one return's fields: a field that cannot be read reads as absent (blank,
+    or "0.00" for money, as Loop's own absent amounts read) and is noted."""
+
+    def __init__(self, return_id: str) -> None:
+        self.return_id = return_id
+        self.problems: list[InvalidUpstreamData] = []
+
+    def read(self, where: str, reader: Callable[[], T], blank: T) -> T:
+        try:
+            return reader()
+        except InvalidUpstreamData as exc:
+            self.note(where, exc.message)
+            return blank
+
+    def note(self, where: str, message: str) -> None:
+        self.problems.append(
+            InvalidUpstreamData(
+                f"return {self.return_id}: `{where}`: {message}; shown blank",
+                details={"returnId": self.return_id, "field": where},
+            )
+        )
+
+    def text(self, raw: dict[str, Any], key: str, at: str = "") -> str:
+        return self.read(at + key, lambda: _text(raw.get(key)), "")
+
+    def optional_text(self, raw: dict[str, Any], key: str, at: str = "") -> str | None:
+        return self.read(at + key, lambda: _optional_text(raw.get(key)), None)
+
+    def money(self, raw: dict[str, Any], key: str, at: str = "") -> str:
+        return self.read(at + key, lambda: _money(raw.get(key)), ZERO_MONEY)
+
+    def timestamp(self, raw: dict[str, Any], key: str, at: str = "") -> str | None:
+        return self.read(at + key, lambda: checked_timestamp(raw.get(key)), None)
+
+    def flag(self, raw: dict[str, Any], key: str, at: str = "") -> bool:
+        return self.read(at + key, lambda: _flag(raw.get(key)), False)
+
+    def integer_text(self, raw: dict[str, Any], key: str, at: str = "") -> str:
+        return self.read(at + key, lambda: _integer_text(raw.get(key)), "")
+
+    def objects(self, raw: dict[str, Any], key: str) -> list[tuple[str, dict[str, Any]]]:
+        """The objects of a list field with their paths; a `null` or odd entry is noted
+        and left out, the others kept."""
+        value = raw.get(key)
+        if value is None:
+            return []
+        if not isinstance(value, list):
+            self.note(key, "expected a list")
+            return []
+        found = []
+        for index, entry in enumerate(value):
+            if isinstance(entry, dict):
+                found.append((f"{key}[{index}].", entry))
+            else:
+                self.note(f"{key}[{index}]", "expected an object, left out")
+        return found
+
+
+def _totals(fields: _Fields, raw: dict[str, Any], side: str) -> dict[str, str]:
     """A side's totals: Loop names them `<side>_product_total`, ... `<side>_total`."""
     return {
-        "productTotal": _money(raw.get(f"{side}_product_total")),
-        "discountTotal": _money(raw.get(f"{side}_discount_total")),
-        "taxTotal": _money(raw.get(f"{side}_tax_total")),
-        "total": _money(raw.get(f"{side}_total")),
+        "productTotal": fields.money(raw, f"{side}_product_total"),
+        "discountTotal": fields.money(raw, f"{side}_discount_total"),
+        "taxTotal": fields.money(raw, f"{side}_tax_total"),
+        "total": fields.money(raw, f"{side}_total"),
     }
 
 
@@ -194,48 +274,44 @@ def display_outcome(value: Any) -> str:
     )
 
 
-def _return_item(raw: Any) -> ReturnItem:
-    if not isinstance(raw, dict):
-        raise InvalidUpstreamData("line_items: expected objects")
+def _return_item(fields: _Fields, at: str, raw: dict[str, Any]) -> ReturnItem:
     return ReturnItem(
-        id=_text(raw.get("line_item_id")),
-        providerId=_text(raw.get("provider_line_item_id")),
-        productId=_text(raw.get("product_id")),
-        variantId=_text(raw.get("variant_id")),
-        sku=_text(raw.get("sku")),
-        title=_optional_text(raw.get("title")),
-        returnReason=_optional_text(raw.get("return_reason")),
-        parentReturnReason=_optional_text(raw.get("parent_return_reason")),
-        returnedAt=normalize_timestamp(raw.get("returned_at")),
-        outcome=_text(raw.get("outcome")),
-        comment=_optional_text(raw.get("return_comment")),
-        cost=_cost(raw, total_key="refund"),  # a returned item's total is its refund
+        id=fields.text(raw, "line_item_id", at),
+        providerId=fields.text(raw, "provider_line_item_id", at),
+        productId=fields.text(raw, "product_id", at),
+        variantId=fields.text(raw, "variant_id", at),
+        sku=fields.text(raw, "sku", at),
+        title=fields.optional_text(raw, "title", at),
+        returnReason=fields.optional_text(raw, "return_reason", at),
+        parentReturnReason=fields.optional_text(raw, "parent_return_reason", at),
+        returnedAt=fields.timestamp(raw, "returned_at", at),
+        outcome=fields.text(raw, "outcome", at),
+        comment=fields.optional_text(raw, "return_comment", at),
+        cost=_cost(fields, at, raw, total_key="refund"),  # a returned item's total is its refund
     )
 
 
-def _exchange_item(raw: Any) -> ExchangeItem:
-    if not isinstance(raw, dict):
-        raise InvalidUpstreamData("exchanges: expected objects")
+def _exchange_item(fields: _Fields, at: str, raw: dict[str, Any]) -> ExchangeItem:
     return ExchangeItem(
-        id=_text(raw.get("exchange_id")),
-        productId=_text(raw.get("product_id")),
-        variantId=_text(raw.get("variant_id")),
-        orderName=_text(raw.get("exchange_order_name")),
-        orderId=_integer_text(raw.get("exchange_order_id")),
-        sku=_text(raw.get("sku")),
-        title=_optional_text(raw.get("title")),
-        isOutOfStock=_flag(raw.get("out_of_stock")),
-        outOfStockResolution=_text(raw.get("out_of_stock_resolution")),
-        cost=_cost(raw, total_key="total"),
+        id=fields.text(raw, "exchange_id", at),
+        productId=fields.text(raw, "product_id", at),
+        variantId=fields.text(raw, "variant_id", at),
+        orderName=fields.text(raw, "exchange_order_name", at),
+        orderId=fields.integer_text(raw, "exchange_order_id", at),
+        sku=fields.text(raw, "sku", at),
+        title=fields.optional_text(raw, "title", at),
+        isOutOfStock=fields.flag(raw, "out_of_stock", at),
+        outOfStockResolution=fields.text(raw, "out_of_stock_resolution", at),
+        cost=_cost(fields, at, raw, total_key="total"),
     )
 
 
-def _cost(raw: dict[str, Any], *, total_key: str) -> ItemCost:
+def _cost(fields: _Fields, at: str, raw: dict[str, Any], *, total_key: str) -> ItemCost:
     return ItemCost(
-        price=_money(raw.get("price")),
-        discount=_money(raw.get("discount")),
-        tax=_money(raw.get("tax")),
-        total=_money(raw.get(total_key)),
+        price=fields.money(raw, "price", at),
+        discount=fields.money(raw, "discount", at),
+        tax=fields.money(raw, "tax", at),
+        total=fields.money(raw, total_key, at),
     )
 
 
@@ -277,7 +353,7 @@ def normalize_note(raw: Any, return_id: str) -> Note:
     return Note(
         id=_required_id(raw, "id", f"note of return {return_id}", integer=True),
         returnId=return_id,
-        content=content or "",
+        content=_clean(content or ""),
         createdAt=normalize_timestamp(raw.get("created_at")),
     )
 
@@ -352,14 +428,20 @@ def _text(value: Any) -> str:
     if value is None:
         return ""
     if isinstance(value, str):
-        return value
+        return _clean(value)
     if isinstance(value, bool):
         return "true" if value else "false"
     if isinstance(value, int):
+        if value.bit_length() > MAX_ID_DIGITS * 4:
+            raise InvalidUpstreamData("expected a scalar, got a number too large to be Loop's")
         return str(value)
     if isinstance(value, float):
         return str(int(value)) if value.is_integer() else repr(value)
     raise InvalidUpstreamData(f"expected a scalar, got {type(value).__name__}")
+
+
+def _clean(text: str) -> str:
+    return text.replace("\x00", "") if "\x00" in text else text
 
 
 def _optional_text(value: Any) -> str | None:
@@ -372,32 +454,44 @@ def _integer_text(value: Any) -> str:
     if not text:
         return ""
     try:
-        number = int(Decimal(text))
+        amount = Decimal(text.strip())
+        if not amount.is_finite() or amount.adjusted() > MAX_ID_DIGITS:
+            raise ValueError(text)
+        if amount != amount.to_integral_value():
+            raise ValueError(text)
+        number = int(amount)
     except (InvalidOperation, ValueError, OverflowError):
-        raise InvalidUpstreamData(f"expected an integer id, got {text!r}") from None
+        raise InvalidUpstreamData(f"expected an integer id, got {text[:40]!r}") from None
     return str(number) if number else ""
 
 
 def _money(value: Any) -> str:
-    """Loop's 2-dp money strings kept exact; numbers become 2-dp strings; absent is 0."""
+    """An amount as a decimal string with at least 2 places; absent reads as 0.00.
+
+    Strings keep every digit Loop sent (`"29.9"` reads `"29.90"`, `"0.125"` stays);
+    JSON numbers are binary floats, so they are rounded to cents.
+    """
     if value is None or value == "":
-        return "0.00"
+        return ZERO_MONEY
     if isinstance(value, bool):
         raise InvalidUpstreamData("expected an amount, got a boolean")
     if isinstance(value, str):
+        text = value.strip()
         try:
-            amount = Decimal(value.strip())
+            amount = Decimal(text)
         except InvalidOperation:
-            raise InvalidUpstreamData(f"expected an amount, got {value!r}") from None
-        if not amount.is_finite():
-            raise InvalidUpstreamData(f"expected an amount, got {value!r}")
-        return value.strip()
-    if isinstance(value, int | float):
+            raise InvalidUpstreamData(f"expected an amount, got {text[:40]!r}") from None
+    elif isinstance(value, int | float):
         amount = Decimal(str(value))
-        if not amount.is_finite():
-            raise InvalidUpstreamData(f"expected an amount, got {value!r}")
-        return f"{amount:.2f}"
-    raise InvalidUpstreamData(f"expected an amount, got {type(value).__name__}")
+    else:
+        raise InvalidUpstreamData(f"expected an amount, got {type(value).__name__}")
+    if not amount.is_finite() or amount.adjusted() >= MAX_AMOUNT_DIGITS:
+        raise InvalidUpstreamData(f"expected an amount, got {str(value)[:40]!r}")
+    if isinstance(value, float) or int(amount.as_tuple().exponent) >= -2:
+        amount = amount.quantize(CENT)
+    if amount.is_zero():
+        amount = amount.copy_abs()  # "-0.00" is no amount owed either way
+    return f"{amount:f}"
 
 
 def _flag(value: Any) -> bool:
@@ -433,7 +527,13 @@ def _required_id(raw: dict[str, Any], key: str, what: str, *, integer: bool = Fa
         return text or "0"
     if isinstance(value, float) and not value.is_integer():
         raise InvalidUpstreamData(f"{what}: `{key}` is not an id")
-    return _text(value)
+    try:
+        text = _text(value).strip()
+    except InvalidUpstreamData as exc:
+        raise InvalidUpstreamData(f"{what}: `{key}`: {exc.message}") from None
+    if not text:
+        raise InvalidUpstreamData(f"{what}: `{key}` is missing")
+    return text
 
 
 def _first_error(exc: ValidationError) -> str:

@@ -33,7 +33,7 @@ def upstream_message(body: Any, *, fallback: str = "") -> str:
             if value not in (None, ""):
                 return _text(value)
     elif isinstance(body, str) and body.strip():
-        return body.strip()
+        return _text(body.strip())
     return fallback
 
 
@@ -55,4 +55,6 @@ def action_failure_message(body: Any, *, fallback: str = "") -> str:
 
 
 def _text(value: Any) -> str:
-    return value if isinstance(value, str) else str(value)
+    """The message as text; NUL characters dropped (no store or help desk keeps them)."""
+    text = value if isinstance(value, str) else str(value)
+    return text.replace("\x00", "")

@@ -3,8 +3,10 @@
 Loop's state machine (reference section 3): process open->closed (Loop queues it; the
 sandbox closes at once), flag open->review, cancel open->cancelled, close
 open|review->closed. Refusals keep the bodies Loop documents, which differ per action
-and state. Loop lists them under HTTP 200, which is unverified, so the sandbox answers
-422 unless a request asks for 200 with `X-Sandbox-State-Error-Status: 200`.
+and state, and come with HTTP 200 as Loop documents them (reference sections 1.2 and 3),
+so a client that trusts the status alone is caught here and not in production. Loop's
+real status is unverified: `app.state.state_error_status = 422` (for the whole app) or
+the header `X-Sandbox-State-Error-Status: 422` (for one request) answers 422 instead.
 """
 
 from __future__ import annotations
@@ -23,7 +25,7 @@ from loopdesk.sandbox.world import World, iso, utcnow
 NO_RETURN = {"message": "No return found with this ID"}
 STATUS_HEADER = "x-sandbox-state-error-status"
 STATE_ERROR_STATUSES = (200, 422)
-DEFAULT_STATE_ERROR_STATUS = 422
+DEFAULT_STATE_ERROR_STATUS = 200
 
 
 @dataclass(frozen=True)
@@ -95,7 +97,8 @@ def apply(world: World, return_id: str, action: Action) -> dict[str, Any] | None
 def _state_error_status(request: Request) -> int | None:
     raw = request.headers.get(STATUS_HEADER, "").strip()
     if not raw:
-        return DEFAULT_STATE_ERROR_STATUS
+        status: int = getattr(request.app.state, "state_error_status", DEFAULT_STATE_ERROR_STATUS)
+        return status
     return int(raw) if raw in {str(s) for s in STATE_ERROR_STATUSES} else None
 
 

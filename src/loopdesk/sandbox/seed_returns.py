@@ -4,6 +4,12 @@ Shape rules (reference section 2.1): money is 2-dp strings, line item `price` is
 negative, ids are strings except `exchange_order_id`/`destination_id`, and a return
 without a label says "N/A" in all four label fields. Totals are computed from the line
 items so clients that cross-check them see a consistent world.
+
+Every field the reference lists is present, and each optional one (`edited_at`,
+`return_method`, `label_url`, `label_rate`, `package_reference`, `gift_card_order_*`,
+`provider_restock_location_id` ...) is non-null on some returns, so clients meet real
+values and not only nulls. Those are drawn from an RNG seeded by the return id, so
+adding them never shifts the ids and contents the main RNG hands out.
 """
 
 from __future__ import annotations
@@ -143,6 +149,7 @@ def _title(product: int, variant: int) -> str:
 def build_return(
     rng: Random, *, rid: str, plan: ReturnPlan, order: OrderRef, shop: dict[str, Any]
 ) -> dict[str, Any]:
+    extra = Random(f"return-extras:{rid}")
     exchanging = plan.outcome.startswith("exchange")
     # A split outcome needs at least one item exchanged and one paid back.
     split = plan.outcome in ("exchange+refund", "exchange+credit")
@@ -200,26 +207,39 @@ def build_return(
                 "return_reason": reason,
                 "parent_return_reason": parent_reason,
                 "return_comment": rng.choice(RETURN_COMMENTS) if rng.random() < 0.2 else "",
-                "barcode": "N/A",
+                # Most shops print no barcode on return slips; some print the item's UPC.
+                "barcode": digits(extra, 12) if extra.random() < 0.3 else NO_LABEL,
                 "outcome": "default",
+                # Set once the item is back in stock at a location (label delivered).
+                "provider_restock_location_id": (
+                    digits(extra, 11) if plan.label_status == "delivered" else None
+                ),
             }
         )
     totals = _totals(rng, plan.outcome, line_items, exchanges)
+    if plan.state == "closed" and plan.outcome.endswith("gift_card"):
+        # Loop issues a gift card as an order of its own once the return is processed.
+        totals["gift_card_order_name"] = f"#GC-{order.number}"
+        totals["gift_card_order_id"] = digits(extra, 13)
     label = _label(rng, plan)
+    country, country_code = extra.choice(_ORIGINS)
     # Key order follows Loop's own bodies, for anyone diffing against a fixture.
     return {
         "id": rid,
         "state": plan.state,
         "created_at": iso(plan.created),
         "updated_at": iso(plan.updated),
-        "edited_at": None,
+        "edited_at": _edited_at(extra, plan),
         "total": totals.pop("total"),
         "order_id": order.loop_id,
         "order_name": order.name,
         "provider_order_id": order.provider_id,
         "order_number": order.number,
+        "provider_order_number": order.number,
         "outcome": plan.outcome,
         "customer": plan.customer,
+        "origin_country": country,
+        "origin_country_code": country_code,
         "multi_currency": False,
         "currency": shop.get("currency", "USD"),
         **totals,
@@ -228,10 +248,38 @@ def build_return(
         "carrier": label["carrier"],
         "tracking_number": label["tracking_number"],
         "label_status": label["label_status"],
+        **_label_documents(extra, rid, plan),
         "status_page_url": _status_page(shop, rid),
         "label_updated_at": label["label_updated_at"],
         "destination_id": rng.choice(DESTINATION_IDS),
-        "return_method": None,
+        # A return with a label ships with Loop's prepaid label; the rest need none.
+        "return_method": None if plan.label_updated is None else "prepaid_label",
+    }
+
+
+_LABEL_FILES = "https://easypost-files.s3.us-west-2.amazonaws.com/files/postage_label"
+# Where returns ship from: mostly the shop's own country.
+_ORIGINS = (("United States", "US"),) * 9 + (("Canada", "CA"),)
+
+
+def _edited_at(extra: Random, plan: ReturnPlan) -> str | None:
+    """A quarter of returns were edited (an item changed) between creation and update."""
+    if plan.updated <= plan.created or extra.random() >= 0.25:
+        return None
+    moment = plan.created + (plan.updated - plan.created) * extra.uniform(0.1, 0.9)
+    return iso(moment.replace(microsecond=0))
+
+
+def _label_documents(extra: Random, rid: str, plan: ReturnPlan) -> dict[str, Any]:
+    """The label's PDF, its rate in cents and the package reference; null without one."""
+    if plan.label_updated is None:
+        return {"label_url": None, "label_rate": None, "package_reference": None}
+    token = uuid.uuid5(uuid.NAMESPACE_URL, f"label/{rid}").hex
+    day = plan.label_updated.strftime("%Y%m%d")
+    return {
+        "label_url": f"{_LABEL_FILES}/{day}/{token}.pdf",
+        "label_rate": extra.randrange(650, 1800),
+        "package_reference": f"LR-{rid}-1",
     }
 
 

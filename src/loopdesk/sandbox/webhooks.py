@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import asyncio
 import base64
-import copy
 import hashlib
 import hmac
 import json
@@ -29,6 +28,9 @@ from typing import Any
 import httpx
 from fastapi import FastAPI
 
+from loopdesk.sandbox.payloads import DEFAULT_SHOP_ID as DEFAULT_SHOP_ID  # re-exported
+from loopdesk.sandbox.payloads import label_payload, return_payload
+from loopdesk.sandbox.payloads import shop_id as shop_id  # re-exported
 from loopdesk.sandbox.subscriptions import Subscriptions
 from loopdesk.sandbox.world import World
 
@@ -40,8 +42,6 @@ MAX_RETRY_AFTER = 1800.0
 DEFAULT_TIMEOUT = 10.0
 # What `send` reports when no attempt got an HTTP response at all.
 NO_RESPONSE = 0
-# Loop's docs show `shop_id` as 12345; sandbox data files carry no shop id of their own.
-DEFAULT_SHOP_ID = 12345
 MAX_LOG = 1000
 
 log = logging.getLogger(__name__)
@@ -140,28 +140,17 @@ class Event:
     payload: dict[str, Any]
 
 
-def shop_id(world: World) -> Any:
-    return world.shop.get("id", DEFAULT_SHOP_ID)
-
-
-def return_event(world: World, item: Mapping[str, Any], trigger: str) -> Event:
-    """A `return` topic event: the full return object as it is now (a snapshot)."""
-    payload = {"shop_id": shop_id(world), **copy.deepcopy(dict(item))}
-    return Event("return", trigger, payload)
+def return_event(
+    world: World, item: Mapping[str, Any], trigger: str, *, with_updated_at: bool = False
+) -> Event:
+    """A `return` topic event: the return as it is now, in Loop's documented shape
+    (`payloads.return_payload`; `with_updated_at` gives the older shape)."""
+    return Event("return", trigger, return_payload(world, item, with_updated_at=with_updated_at))
 
 
 def label_event(world: World, item: Mapping[str, Any]) -> Event:
     """A `label`/`label.updated` event with the return's current label fields."""
-    payload = {
-        "shop_id": shop_id(world),
-        "return_id": item.get("id"),
-        "order_id": item.get("order_id"),
-        "carrier": item.get("carrier"),
-        "tracking_number": item.get("tracking_number"),
-        "label_status": item.get("label_status"),
-        "label_updated_at": item.get("label_updated_at"),
-    }
-    return Event("label", "label.updated", payload)
+    return Event("label", "label.updated", label_payload(world, item))
 
 
 @dataclass(frozen=True)

@@ -29,12 +29,26 @@ def utcnow() -> datetime:
     return datetime.now(UTC)
 
 
+# Moments the simulator can do arithmetic on (windows, offsets) without overflowing.
+EARLIEST = datetime(1970, 1, 1, tzinfo=UTC)
+LATEST = datetime(9999, 1, 1, tzinfo=UTC)
+
+
 def parse_ts(value: str) -> datetime:
-    """Any ISO-8601 or Laravel `YYYY-MM-DD HH:MM:SS` timestamp, as an aware UTC datetime."""
+    """Any ISO-8601 or Laravel `YYYY-MM-DD HH:MM:SS` timestamp, as an aware UTC datetime.
+
+    `ValueError` for anything else, including moments with no UTC datetime at all
+    (`9999-12-31T23:59:59-23:59`) or outside 1970-9998, so every caller's "not a valid
+    date" answer covers them.
+    """
     parsed = datetime.fromisoformat(value)
-    if parsed.tzinfo is None:
-        return parsed.replace(tzinfo=UTC)
-    return parsed.astimezone(UTC)
+    try:
+        moment = parsed.astimezone(UTC) if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+    except OverflowError:
+        raise ValueError(f"timestamp out of range: {value!r}") from None
+    if not EARLIEST <= moment < LATEST:
+        raise ValueError(f"timestamp out of range: {value!r}")
+    return moment
 
 
 def iso(moment: datetime) -> str:
