@@ -21,6 +21,7 @@ from rich.console import Console
 
 from loopdesk.actions.outcome import ActionOutcome
 from loopdesk.actions.run import ActionRunner
+from loopdesk.cli.routing import register_routing
 from loopdesk.errors import ConfigError, InvalidInput, LoopdeskError, LoopValidationError
 from loopdesk.settings import Settings
 
@@ -41,6 +42,7 @@ db_app = typer.Typer(help="The database.", no_args_is_help=True)
 app.add_typer(db_app, name="db")
 webhooks_app = typer.Typer(help="Loop webhook events.", no_args_is_help=True)
 app.add_typer(webhooks_app, name="webhooks")
+register_routing(app)  # route, rules, routing
 
 err = Console(stderr=True, soft_wrap=True)
 
@@ -135,6 +137,7 @@ def serve(
 
     from loopdesk import store as db
     from loopdesk.logs import configure_logging
+    from loopdesk.routing.service import RoutingConfig
     from loopdesk.runtime import SANDBOX_NOTICE
 
     if sandbox_data is not None:  # workers read their settings from the environment
@@ -148,6 +151,10 @@ def serve(
             load_world(settings.sandbox_data)
         except ConfigError as exc:
             raise fail(exc.message) from None
+    try:  # a bad rules or policy file fails now, with the rule's name and position
+        RoutingConfig.from_settings(settings)
+    except ConfigError as exc:
+        raise fail(exc.message) from None
     run_async(lambda: db.upgrade(settings.database_url))  # migrate once, before workers
     url = f"http://{host}:{port}"
     err.print(f"[bold green]loopdesk[/bold green] on {url}  (API docs: {url}/docs)")
