@@ -234,10 +234,11 @@ def open_return_count(inputs: FactInputs) -> int:
     "latest_return_state",
     str,
     reads="return `state`, `updated_at`, `created_at`",
-    missing='"" when the customer has no returns; the state as Loop wrote it, lower-cased',
+    missing='"" when the customer has no returns or that return has no state',
 )
 def latest_return_state(inputs: FactInputs) -> str:
-    """The state of the most recently updated return (ties: the later created)."""
+    """The state of the most recently updated return (ties: the later created), trimmed
+    and lower-cased."""
     if not inputs.returns:
         return ""
     latest = max(
