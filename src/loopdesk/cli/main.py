@@ -134,6 +134,7 @@ def serve(
     import os
 
     import uvicorn
+    from rich.markup import escape
 
     from loopdesk import store as db
     from loopdesk.logs import configure_logging
@@ -154,7 +155,7 @@ def serve(
     try:  # a bad rules or policy file fails now, with the rule's name and position
         RoutingConfig.from_settings(settings)
     except ConfigError as exc:
-        raise fail(exc.message) from None
+        raise fail(escape(exc.message)) from None
     run_async(lambda: db.upgrade(settings.database_url))  # migrate once, before workers
     url = f"http://{host}:{port}"
     err.print(f"[bold green]loopdesk[/bold green] on {url}  (API docs: {url}/docs)")

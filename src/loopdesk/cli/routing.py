@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 if TYPE_CHECKING:
@@ -58,9 +59,9 @@ def route(
         profile_emails(emails, limit=settings.lookup_max_emails)
         config = RoutingConfig.from_settings(settings)
     except ConfigError as exc:
-        raise cli.fail(exc.message) from None
+        raise cli.fail(escape(exc.message)) from None
     except LoopdeskError as exc:
-        raise cli.fail(exc.message, 2) from None
+        raise cli.fail(escape(exc.message), 2) from None
     upstream = cli._upstream(settings)
 
     async def go() -> Routed:
@@ -149,7 +150,7 @@ def rules_check(
         rules = load_rules(path)
     except RulesError as exc:
         for problem in exc.problems:
-            cli.err.print(f"[red]error:[/red] {problem}", highlight=False, markup=True)
+            cli.err.print(f"[red]error:[/red] {escape(str(problem))}", highlight=False)
         raise typer.Exit(1) from None
     sys.stdout.write(f"ok: {rules.source}: {len(rules.rules)} rules\n")
 

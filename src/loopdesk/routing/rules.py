@@ -57,7 +57,7 @@ NAME_PATTERN = r"^[A-Za-z0-9_][A-Za-z0-9_.:-]*$"
 
 _MACRO_VARIABLE = r"\.\s*(?:all|exists|exists_one|map|filter)\s*\(\s*{}\s*,"
 _STRING_OR_SPACE = re.compile(r"""('(?:[^'\\]|\\.)*'|"(?:[^"\\]|\\.)*")|\s+""")
-_RULE_HEADER = re.compile(r"^\s*\[\[\s*rule\s*\]\]", re.MULTILINE)
+_RULE_HEADER = re.compile(r"^[ \t]*\[\[[ \t]*rule[ \t]*\]\]", re.MULTILINE)
 _PROBE_SEED = 9
 _TYPE_NAMES = {bool: "bool", int: "int", str: "string"}
 _RANDOM_PROBES = 48
