@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any, Literal, NamedTuple
 
 import cel
 
@@ -31,8 +31,9 @@ class Outcome:
     note: str
 
 
-@dataclass(frozen=True)
-class TraceStep:
+class TraceStep(NamedTuple):
+    """One rule's part in a decision (a tuple: a decision builds one per rule)."""
+
     rule: str
     position: int
     condition: str
