@@ -194,7 +194,16 @@ async def test_bad_decide_bodies_are_422_in_the_error_shape(
 
 
 @pytest.mark.parametrize(
-    "query", ["?limit=0", "?limit=501", "?before=0", "?since=yesterday", f"?queue={'q' * 65}"]
+    "query",
+    [
+        "?limit=0",
+        "?limit=501",
+        "?before=0",
+        "?since=yesterday",
+        f"?queue={'q' * 65}",
+        "?until=0001-01-01T00:00:00%2B01:01",
+        "?since=9999-12-31T23:59:59-23:59",
+    ],
 )
 async def test_bad_decision_filters_are_422(client: httpx.AsyncClient, query: str) -> None:
     response = await client.get(f"/v1/routing/decisions{query}", headers=AUTH)

@@ -145,7 +145,8 @@ def test_routing_report_counts_by_queue_and_rule() -> None:
     assert table.exit_code == 0 and "open-return" in table.stdout and "4 decisions" in table.stdout
 
 
-def test_routing_report_bad_since() -> None:
-    result = runner.invoke(app, ["routing", "report", "--since", "last week"])
+@pytest.mark.parametrize("since", ["last week", "0001-01-01T00:00:00+01:01"])
+def test_routing_report_bad_since(since: str) -> None:
+    result = runner.invoke(app, ["routing", "report", "--since", since])
     assert result.exit_code == 2 and result.stdout == ""
     assert "--since" in result.stderr

@@ -214,8 +214,7 @@ def _moment(text: str, option: str) -> datetime:
 
     try:
         moment = datetime.fromisoformat(text.strip())
-    except ValueError:
-        raise cli.fail(
-            f"{option} must be a date or time like 2026-01-31, got {text!r}", 2
-        ) from None
-    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+        return (moment if moment.tzinfo else moment.replace(tzinfo=UTC)).astimezone(UTC)
+    except (ValueError, OverflowError):
+        message = f"{option} must be a date or time like 2026-01-31, got {text!r}"
+        raise cli.fail(message, 2) from None

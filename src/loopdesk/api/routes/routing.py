@@ -10,6 +10,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from loopdesk import store as db
 from loopdesk.api.deps import CustomersDep, KeyName, StoreDep
+from loopdesk.errors import InvalidInput
 from loopdesk.routing.service import RoutingConfig, route_customer
 
 router = APIRouter(prefix="/v1/routing", tags=["routing"])
@@ -99,11 +100,14 @@ class DecisionsPage(BaseModel):
     nextBefore: int | None = Field(description="Pass as `before` for the next page")
 
 
-def _aware(moment: datetime | None) -> datetime | None:
-    """Query times without a zone read as UTC."""
-    if moment is None or moment.tzinfo is not None:
-        return moment
-    return moment.replace(tzinfo=UTC)
+def _utc(moment: datetime | None, field: str) -> datetime | None:
+    """A query time in UTC (without a zone it reads as UTC); out of range is a 422."""
+    if moment is None:
+        return None
+    try:
+        return (moment if moment.tzinfo else moment.replace(tzinfo=UTC)).astimezone(UTC)
+    except OverflowError:
+        raise InvalidInput(f"{field}: out of range", details={"field": field}) from None
 
 
 @router.post(
@@ -149,8 +153,8 @@ async def decisions(
             session,
             queue=queue,
             rule=rule,
-            since=_aware(since),
-            until=_aware(until),
+            since=_utc(since, "since"),
+            until=_utc(until, "until"),
             before_id=before,
             limit=limit,
         )
