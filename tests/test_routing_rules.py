@@ -235,3 +235,11 @@ def test_rules_error_carries_every_problem() -> None:
         parse_rules(rule("a", "nope") + rule("b", "vip >"), source="x.toml")
     assert [p.name for p in caught.value.problems] == ["a", "b"]
     assert caught.value.details["problems"][0]["position"] == 1
+
+
+def test_a_condition_never_true_on_the_samples_is_a_warning(tmp_path: Path) -> None:
+    code, out, err = check(tmp_path, rule("text-seven", 'refund_pending_days == "7"') + GOOD)
+    assert code == 0 and "3 rules" in out
+    flat = " ".join(err.split())
+    assert "warning: " in flat and 'rule 1 "text-seven"' in flat and "false for every" in flat
+    assert load_rules().warnings == ()

@@ -152,6 +152,8 @@ def rules_check(
         for problem in exc.problems:
             cli.err.print(f"[red]error:[/red] {escape(str(problem))}", highlight=False)
         raise typer.Exit(1) from None
+    for warning in rules.warnings:
+        cli.err.print(f"[yellow]warning:[/yellow] {escape(str(warning))}", highlight=False)
     sys.stdout.write(f"ok: {rules.source}: {len(rules.rules)} rules\n")
 
 

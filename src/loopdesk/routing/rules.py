@@ -28,6 +28,9 @@ Conditions are CEL (`common-expression-language`). The check, at start-up and by
 - an unreachable rule: after a rule whose condition is the literal `true` (and does not
   continue), or with the same condition (ignoring spaces) as an earlier rule that does
   not continue.
+
+A condition that is false on every sample is only a warning (`RuleSet.warnings`): it may
+be a mistake CEL does not call an error (`==` between an int and a string is false).
 """
 
 from __future__ import annotations
@@ -126,6 +129,9 @@ class RuleSet:
 
     source: str
     rules: tuple[Rule, ...]
+    # Not errors, but likely mistakes: a condition that never held on the sample facts
+    # (e.g. `refund_pending_days == "7"`: CEL compares an int and a string as unequal).
+    warnings: tuple[RuleProblem, ...] = ()
 
     @property
     def names(self) -> tuple[str, ...]:
@@ -170,6 +176,7 @@ def parse_rules(text: str, *, source: str = "rules") -> RuleSet:
     names = known_names()
     probes = _probes(names)
     rules: list[Rule] = []
+    warnings: list[RuleProblem] = []
     seen_names: set[str] = set()
     for index, entry in enumerate(entries):
         position = index + 1
@@ -199,7 +206,18 @@ def parse_rules(text: str, *, source: str = "rules") -> RuleSet:
         if isinstance(compiled, str):
             problem(compiled)
             continue
-        program, reads = compiled
+        program, reads, ever_true = compiled
+        if not ever_true:
+            warnings.append(
+                RuleProblem(
+                    source,
+                    position,
+                    spec.name,
+                    line,
+                    "the condition was false for every sample of the facts: check the "
+                    "types and values it compares",
+                )
+            )
         rules.append(
             Rule(
                 name=spec.name,
@@ -219,7 +237,7 @@ def parse_rules(text: str, *, source: str = "rules") -> RuleSet:
     if problems:
         problems.sort(key=lambda p: p.position)
         raise RulesError(problems)
-    return RuleSet(source=source, rules=tuple(rules))
+    return RuleSet(source=source, rules=tuple(rules), warnings=tuple(warnings))
 
 
 def _shape_problem(spec: _RuleSpec) -> str | None:
@@ -239,8 +257,9 @@ def _compile(
     condition: str,
     names: dict[str, type[bool] | type[int] | type[str]],
     probes: list[cel.Context],
-) -> tuple[cel.Program, tuple[str, ...]] | str:
-    """The compiled program and the names it reads, or the reason it is refused."""
+) -> tuple[cel.Program, tuple[str, ...], bool] | str:
+    """The compiled program, the names it reads and whether it ever held on the
+    samples; or the reason it is refused."""
     try:
         program = cel.compile(condition)
     except (ValueError, RuntimeError) as exc:
@@ -259,6 +278,7 @@ def _compile(
         return f"unknown fact {', '.join(hints)}"
     reads = tuple(v for v in variables if v in names)
     typed = ", ".join(f"{v} is {_TYPE_NAMES[names[v]]}" for v in reads)
+    ever_true = False
     for probe in probes:
         try:
             result = program.execute(probe)
@@ -272,7 +292,8 @@ def _compile(
             return f"condition cannot be evaluated: {' '.join(str(exc).split())}"
         if not isinstance(result, bool):
             return f"type error in condition: it gives {type(result).__name__}, not a bool"
-    return program, reads
+        ever_true = ever_true or result
+    return program, reads, ever_true
 
 
 def _syntax_message(exc: Exception) -> str:

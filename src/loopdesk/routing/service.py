@@ -8,6 +8,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
+import structlog
+
 from loopdesk import store as db
 from loopdesk.customers.service import CustomerService
 from loopdesk.domain.facts import Customer, Facts, FactsPolicy, facts
@@ -15,6 +17,8 @@ from loopdesk.routing.decide import Decision, decide
 from loopdesk.routing.policy import load_facts_policy
 from loopdesk.routing.rules import RuleSet, load_rules
 from loopdesk.settings import Settings
+
+log = structlog.get_logger(__name__)
 
 
 @dataclass(frozen=True)
@@ -27,7 +31,10 @@ class RoutingConfig:
     @classmethod
     def from_settings(cls, settings: Settings) -> RoutingConfig:
         """Raises `ConfigError` (a `RulesError` for the rules) naming what is wrong."""
-        return cls(load_rules(settings.rules_file), load_facts_policy(settings.policy_file))
+        rules = load_rules(settings.rules_file)
+        for warning in rules.warnings:
+            log.warning("routing.rule_warning", problem=str(warning))
+        return cls(rules, load_facts_policy(settings.policy_file))
 
 
 @dataclass(frozen=True)
