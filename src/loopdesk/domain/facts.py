@@ -6,7 +6,7 @@ they are missing. `facts()` evaluates all of them at a given moment; `FACTS` lis
 definitions in order, and the README's fact table is generated from it
 (`fact_table_markdown`), so the documentation cannot drift from the code.
 
-Facts never are null: a fact that cannot be established reads false, 0 or "" (each
+Facts are never null: a fact that cannot be established reads false, 0 or "" (each
 fact says which), so a routing rule can compare them without guarding against null,
 and a record with missing fields never raises.
 
@@ -382,7 +382,7 @@ def vip(inputs: FactInputs) -> bool:
             return True
     tags = attributes.get("tags")
     if isinstance(tags, str):
-        tags = [t for t in tags.replace(";", ",").split(",")]
+        tags = tags.replace(";", ",").split(",")
     if isinstance(tags, list):
         wanted = {t.strip().lower() for t in policy.vip_tags}
         if any(isinstance(t, str) and t.strip().lower() in wanted for t in tags):

@@ -43,7 +43,11 @@ class CustomerIn(BaseModel):
 class DecideIn(BaseModel):
     customer: CustomerIn
     channel: str = Field(default="", max_length=32, pattern=WORD, description="chat, email, sms")
-    text: str | None = Field(default=None, max_length=20_000, description="The message")
+    text: str | None = Field(
+        default=None,
+        max_length=20_000,
+        description="The customer's message (not stored); its intent goes in `intent`",
+    )
     intent: str = Field(
         default="",
         max_length=32,
