@@ -26,6 +26,7 @@ import httpx
 from rich.console import Console
 from rich.table import Table
 
+from bench.routing import routing_decisions
 from bench.server import running_sandbox
 from bench.service import warm_lookup, webhooks
 from bench.world import EMAILS, write_world
@@ -173,6 +174,7 @@ def report(results: dict[str, Any]) -> None:
         "warm_lookup_p99_ms",
         "webhook_events_per_s_sqlite",
         "webhook_events_per_s_postgres",
+        "routing_decisions_per_s",
         "peak_rss_mb",
     ):
         service.add_row(key, str(results.get(key)))
@@ -211,6 +213,7 @@ def main() -> int:
                 results["webhook_events_per_s_postgres"] = webhooks(tmp_path, url, events)
             finally:
                 asyncio.run(drop())
+    results.update(routing_decisions(seconds=1 if QUICK else 5))
     RESULTS.write_text(json.dumps(results, indent=2) + "\n")
     report(results)
     return 0

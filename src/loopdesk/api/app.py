@@ -18,10 +18,11 @@ from loopdesk.api.errors import install_error_handlers
 from loopdesk.api.keycache import KeyCache
 from loopdesk.api.limits import BodySizeLimit
 from loopdesk.api.metrics import Metrics, RequestMetrics
-from loopdesk.api.routes import actions, audit, customers, ops, webhooks
+from loopdesk.api.routes import actions, audit, customers, ops, routing, webhooks
 from loopdesk.api.sandbox_guard import SandboxGuard
 from loopdesk.customers.service import CustomerService
 from loopdesk.logs import configure_logging, secret_values
+from loopdesk.routing.service import RoutingConfig
 from loopdesk.runtime import SANDBOX_NOTICE, Upstream
 from loopdesk.sandbox.webhooks import configure_webhooks
 from loopdesk.settings import WEBHOOK_SECRET_SETTING, Settings
@@ -96,6 +97,7 @@ def create_app(
     app.state.key_cache = KeyCache(ttl_s=settings.api_key_cache_s)
     app.state.env_api_key = settings.api_key.get_secret_value() if settings.api_key else None
     app.state.metrics = metrics = Metrics(upstream)
+    app.state.routing = RoutingConfig.from_settings(settings)  # a bad rules file fails here
     install_error_handlers(app)
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
 
@@ -108,4 +110,5 @@ def create_app(
 
     for router in (ops.router, customers.router, webhooks.router, actions.router, audit.router):
         app.include_router(router)
+    app.include_router(routing.router)
     return app

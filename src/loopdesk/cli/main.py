@@ -20,6 +20,7 @@ from rich.console import Console
 
 from loopdesk.actions.outcome import ActionOutcome
 from loopdesk.actions.run import ActionRunner
+from loopdesk.cli.routing import register_routing
 from loopdesk.errors import ConfigError, InvalidInput, LoopdeskError, LoopValidationError
 from loopdesk.settings import Settings
 
@@ -40,6 +41,7 @@ db_app = typer.Typer(help="The database.", no_args_is_help=True)
 app.add_typer(db_app, name="db")
 webhooks_app = typer.Typer(help="Loop webhook events.", no_args_is_help=True)
 app.add_typer(webhooks_app, name="webhooks")
+register_routing(app)  # route, rules, routing
 
 err = Console(stderr=True, soft_wrap=True)
 
@@ -131,9 +133,11 @@ def serve(
     import os
 
     import uvicorn
+    from rich.markup import escape
 
     from loopdesk import store as db
     from loopdesk.logs import configure_logging, logging_config, secret_values
+    from loopdesk.routing.service import RoutingConfig
     from loopdesk.runtime import SANDBOX_NOTICE
     from loopdesk.settings import WEBHOOK_SECRET_SETTING
 
@@ -148,6 +152,10 @@ def serve(
             load_world(settings.sandbox_data)
         except ConfigError as exc:
             raise fail(exc.message) from None
+    try:  # a bad rules or policy file fails now, with the rule's name and position
+        RoutingConfig.from_settings(settings)
+    except ConfigError as exc:
+        raise fail(escape(exc.message)) from None
     run_async(lambda: db.upgrade(settings.database_url))  # migrate once, before workers
     url = f"http://{host}:{port}"
     err.print(f"[bold green]loopdesk[/bold green] on {url}  (API docs: {url}/docs)")

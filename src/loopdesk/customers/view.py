@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from loopdesk.domain.facts import facts as compute_facts
 from loopdesk.domain.models import LoopReturn, Order
 
 # `fields`: a return is shown, but one of its fields (named in `field`) was unusable
@@ -46,6 +48,9 @@ class CustomerView(BaseModel):
         return {
             "returns": [r.to_json() for r in self.returns],
             "orders": [o.to_json() for o in self.orders],
-            "facts": self.facts,
+            # Routing facts from these same returns and orders, as of now (no profile
+            # attributes here, so `vip` reads false).
+            "facts": self.facts
+            or compute_facts(self.returns, self.orders, datetime.now(UTC)).to_json(),
             "meta": self.meta.model_dump(mode="json", exclude_none=True),
         }

@@ -32,6 +32,12 @@ from loopdesk.store.returns import (
     returns_for_emails,
     upsert_returns,
 )
+from loopdesk.store.routing import (
+    DecisionRow,
+    decision_counts,
+    list_decisions,
+    record_decision,
+)
 from loopdesk.store.webhooks import (
     EVENT_STATUSES,
     EventRow,
@@ -47,6 +53,7 @@ __all__ = [
     "ApiKeyRow",
     "AuditRow",
     "Claim",
+    "DecisionRow",
     "EventRow",
     "EventStatus",
     "IdempotencyRow",
@@ -54,6 +61,7 @@ __all__ = [
     "apply_label_update",
     "claim_idempotency_key",
     "create_api_key",
+    "decision_counts",
     "event_counts",
     "failed_events",
     "fetched_at",
@@ -64,10 +72,12 @@ __all__ = [
     "get_return",
     "list_api_keys",
     "list_audit",
+    "list_decisions",
     "mark_event",
     "mark_fetched",
     "normalize_email",
     "record_audit",
+    "record_decision",
     "record_event",
     "release_idempotency_key",
     "replace_notes",

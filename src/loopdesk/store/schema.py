@@ -133,6 +133,23 @@ checkpoints = Table(
     Column("updated_at", UTCDateTime(), nullable=False),
 )
 
+# Routing decisions as they were made: who, on which facts, which rule, what outcome.
+routing_decisions = Table(
+    "routing_decisions",
+    metadata,
+    Column("id", Integer(), primary_key=True, autoincrement=True),
+    Column("at", UTCDateTime(), nullable=False, index=True),
+    # The profile's addresses, normalized (stripped, lower-cased), in the order given.
+    Column("customer_emails", JSON(), nullable=False),
+    Column("channel", String(32), nullable=False),
+    Column("intent", String(32), nullable=False),
+    Column("facts", JSON(), nullable=False),
+    Column("queue", String(64), nullable=False, index=True),
+    Column("priority", Integer(), nullable=False),
+    Column("tags", JSON(), nullable=False),
+    Column("rule", String(128), nullable=False, index=True),
+)
+
 __all__ = [
     "api_keys",
     "audit_log",
@@ -142,5 +159,6 @@ __all__ = [
     "metadata",
     "notes",
     "returns",
+    "routing_decisions",
     "webhook_events",
 ]
