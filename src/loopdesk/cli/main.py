@@ -135,12 +135,17 @@ def serve(
 
     from loopdesk import store as db
     from loopdesk.logs import configure_logging
+    from loopdesk.loop.limits import serve_workers_env
     from loopdesk.runtime import SANDBOX_NOTICE
 
     if sandbox_data is not None:  # workers read their settings from the environment
         os.environ["LOOPDESK_SANDBOX_DATA"] = str(sandbox_data)
     settings = load_settings()
     configure_logging(settings.log_level)
+    try:  # N workers share Loop's per-key budget, never multiply it
+        os.environ.update(serve_workers_env(settings, workers))
+    except ConfigError as exc:
+        raise fail(exc.message) from None
     if settings.uses_sandbox and settings.sandbox_data:
         from loopdesk.sandbox.data import load_world
 
