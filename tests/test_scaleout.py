@@ -62,15 +62,19 @@ async def test_a_pause_on_redis_holds_every_worker() -> None:
     key = f"test-{secrets.token_hex(6)}"
     one, other = SharedWindow(REDIS_URL, 100), SharedWindow(REDIS_URL, 100)
     try:
-        assert await one.escalate(key) == 1
+        member, granted = await one.acquire(key, 60.0)
+        _, granted_with = await other.acquire(key, 60.0)  # in flight with it
+        assert await one.escalate(key, granted) == 1
         assert await one.pause(key, 0.4) == pytest.approx(0.4, abs=0.01)
-        assert await other.escalate(key) is None  # the same run of 429s: no longer pause
+        # Sent before that escalation: the same burst of 429s, no longer pause.
+        assert await other.escalate(key, granted_with) is None
         assert await other.pause(key, 0.1) > 0.3  # a shorter pause never cuts it short
         started = time.monotonic()
-        member = await other.acquire(key, 60.0)
+        member, granted = await other.acquire(key, 60.0)
         assert time.monotonic() - started >= 0.35
+        assert await other.escalate(key, granted) == 2  # sent after the pause: next step
         await other.release(key, member, 60.0, rate_limited=False)  # a success resets
-        assert await one.escalate(key) == 1
+        assert await one.escalate(key, granted) == 1
     finally:
         await one.clear(key)
         await one.aclose()

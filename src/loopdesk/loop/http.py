@@ -32,7 +32,7 @@ from loopdesk.errors import (
     LoopUnavailable,
     LoopValidationError,
 )
-from loopdesk.loop.limits import KeyRateLimit, LocalWindow, token_fingerprint
+from loopdesk.loop.limits import KeyRateLimit, LocalWindow, Ticket, token_fingerprint
 from loopdesk.loop.redact import redact_text
 from loopdesk.loop.retry_policy import (
     RetryableResponse,
@@ -189,11 +189,11 @@ class UpstreamHTTP:
             attempts.n += 1
             if attempts.n > 1:
                 self.stats.record_retry(endpoint)
-            response = await self._attempt(method, path, endpoint, json_body, attempts.n)
+            response, ticket = await self._attempt(method, path, endpoint, json_body, attempts.n)
             if response.status_code != 429:
                 break
             retry_after = parse_retry_after(response.headers.get("Retry-After"))
-            paused = await self._rate.rate_limited(retry_after)
+            paused = await self._rate.rate_limited(ticket, retry_after)
             too_long = retry_after is not None and retry_after > settings.http_max_retry_after_s
             if too_long or time.monotonic() + paused > deadline:
                 break
@@ -208,7 +208,7 @@ class UpstreamHTTP:
 
     async def _attempt(
         self, method: str, path: str, endpoint: str, json_body: Any, attempt_no: int
-    ) -> httpx.Response:
+    ) -> tuple[httpx.Response, Ticket]:
         # Semaphore first: a request waiting on the rate limit sends as soon as it gets
         # a slot, so the rate actually seen upstream stays within the limit.
         async with self._semaphore:
@@ -232,7 +232,7 @@ class UpstreamHTTP:
                 # Counted in the window from the moment the answer arrived.
                 await self._rate.release(ticket, rate_limited=status == 429)
             self._log_attempt(endpoint, method, str(response.status_code), attempt_no, started)
-        return response
+        return response, ticket
 
     def _decode(
         self, response: httpx.Response, *, endpoint: str, action: bool, attempts: int

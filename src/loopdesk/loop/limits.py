@@ -21,7 +21,7 @@ import time
 import weakref
 from collections import deque
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import structlog
 
@@ -67,8 +67,12 @@ def serve_workers_env(settings: Settings, workers: int) -> dict[str, str]:
 
 @dataclass
 class _Slot:
-    at: float
+    granted: float
     in_flight: bool = True
+    at: float = field(init=False)  # when it leaves the window's count: the answer's time
+
+    def __post_init__(self) -> None:
+        self.at = self.granted
 
 
 class LocalWindow:
@@ -85,6 +89,7 @@ class LocalWindow:
         self._lock = asyncio.Lock()
         self.paused_until = 0.0
         self.level = 0  # 429s in a row without a success between them
+        self._escalated_at = float("-inf")
 
     def wait_s(self) -> float | None:
         """None when a request may be sent now, else how long to wait before asking again."""
@@ -125,11 +130,13 @@ class LocalWindow:
         self.paused_until = max(self.paused_until, now + seconds)
         return self.paused_until - now
 
-    def escalate(self) -> int | None:
-        """Count a 429: the new level, or None when it belongs to the pause already set."""
-        if self.paused_until > self._clock():
+    def escalate(self, granted: float) -> int | None:
+        """Count a 429: the new level, or None when the refused request left before the
+        last escalation (requests in flight together are one burst, one step)."""
+        if granted < self._escalated_at:
             return None
         self.level += 1
+        self._escalated_at = self._clock()
         return self.level
 
 
@@ -156,6 +163,7 @@ class Ticket:
 
     local: _Slot | None = None
     shared: str | None = None
+    shared_granted_ms: int = 0
 
 
 class KeyRateLimit:
@@ -185,7 +193,8 @@ class KeyRateLimit:
         """Wait until this key may send one more request (pauses included); count it."""
         if self._shared is not None:
             try:
-                return Ticket(shared=await self._shared.acquire(self._fingerprint, RATE_PERIOD_S))
+                member, granted_ms = await self._shared.acquire(self._fingerprint, RATE_PERIOD_S)
+                return Ticket(shared=member, shared_granted_ms=granted_ms)
             except Exception as exc:  # Redis down: this process's share still holds
                 self._redis_failed(exc)
         return Ticket(local=await self.local().acquire())
@@ -201,9 +210,10 @@ class KeyRateLimit:
             except Exception as exc:
                 self._redis_failed(exc)
 
-    async def rate_limited(self, retry_after: float | None) -> float:
-        """Loop answered 429: pause every request on this key; the seconds paused."""
-        seconds = await self._pause_seconds(retry_after)
+    async def rate_limited(self, ticket: Ticket, retry_after: float | None) -> float:
+        """Loop answered 429 to `ticket`'s request: pause every request on this key;
+        the seconds paused."""
+        seconds = await self._pause_seconds(ticket, retry_after)
         left = self.local().pause(seconds)
         if self._shared is not None:
             try:
@@ -218,17 +228,10 @@ class KeyRateLimit:
         )
         return left
 
-    async def _pause_seconds(self, retry_after: float | None) -> float:
+    async def _pause_seconds(self, ticket: Ticket, retry_after: float | None) -> float:
         level: int | None = None
         if retry_after is None:
-            if self._shared is not None:
-                try:
-                    level = await self._shared.escalate(self._fingerprint)
-                except Exception as exc:
-                    self._redis_failed(exc)
-                    level = self.local().escalate()
-            else:
-                level = self.local().escalate()
+            level = await self._escalate(ticket)
             if level is None:  # another request's 429 already paused the key: join it
                 return 0.0
         settings = self._settings
@@ -239,6 +242,15 @@ class KeyRateLimit:
             max_s=settings.loop_rate_limit_max_backoff_s,
             max_retry_after=settings.http_max_retry_after_s,
         )
+
+    async def _escalate(self, ticket: Ticket) -> int | None:
+        if ticket.shared is not None and self._shared is not None:
+            try:
+                return await self._shared.escalate(self._fingerprint, ticket.shared_granted_ms)
+            except Exception as exc:
+                self._redis_failed(exc)
+        local = self.local()
+        return local.escalate(ticket.local.granted if ticket.local else float("inf"))
 
     def _redis_failed(self, exc: Exception) -> None:
         if not self._warned:

@@ -25,7 +25,8 @@ MAX_WAIT_STEP_S = 1.0
 
 _NOW_MS = "local t = redis.call('TIME') local now = t[1] * 1000 + t[2] / 1000 "
 
-# KEYS: window, pause. ARGV: limit, period_ms, member. -> {1, 0} granted, or {0, wait_ms}.
+# KEYS: window, pause. ARGV: limit, period_ms, member. -> {1, now_ms} granted, or
+# {0, wait_ms}.
 _ACQUIRE = (
     _NOW_MS
     + """
@@ -36,7 +37,7 @@ redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now - period)
 if redis.call('ZCARD', KEYS[1]) < tonumber(ARGV[1]) then
   redis.call('ZADD', KEYS[1], now, ARGV[3])
   redis.call('PEXPIRE', KEYS[1], math.ceil(period * 2))
-  return {1, 0}
+  return {1, math.floor(now)}
 end
 local oldest = redis.call('ZRANGE', KEYS[1], 0, 0, 'WITHSCORES')
 return {0, math.max(1, math.ceil(oldest[2] + period - now))}
@@ -54,13 +55,19 @@ return 0
 """
 )
 
-# KEYS: pause, level. -> the new level, or 0 when a pause is already running.
-_ESCALATE = """
-if redis.call('PTTL', KEYS[1]) > 0 then return 0 end
-local level = redis.call('INCR', KEYS[2])
-redis.call('EXPIRE', KEYS[2], 3600)
+# KEYS: level. ARGV: when the refused request was granted (ms). -> the new level, or 0
+# when the request left before the last escalation (one burst, one step).
+_ESCALATE = (
+    _NOW_MS
+    + """
+local at = tonumber(redis.call('HGET', KEYS[1], 'at') or '0')
+if tonumber(ARGV[1]) < at then return 0 end
+local level = redis.call('HINCRBY', KEYS[1], 'level', 1)
+redis.call('HSET', KEYS[1], 'at', math.floor(now))
+redis.call('EXPIRE', KEYS[1], 3600)
 return level
 """
+)
 
 # KEYS: pause. ARGV: ms. Never shortens a running pause; -> ms left.
 _PAUSE = """
@@ -91,20 +98,21 @@ class SharedWindow:
         base = f"{NAMESPACE}:{fingerprint}"
         return f"{base}:window", f"{base}:pause", f"{base}:level"
 
-    async def acquire(self, fingerprint: str, period_s: float) -> str:
-        """Wait until this key may send one more request; the member that counts it."""
+    async def acquire(self, fingerprint: str, period_s: float) -> tuple[str, int]:
+        """Wait until this key may send one more request: the member that counts it and
+        when it was granted (Redis's clock, ms)."""
         window, pause, _ = self._keys(fingerprint)
         member = secrets.token_hex(8)
         while True:
-            granted, wait_ms = cast(
+            granted, value = cast(
                 "list[int]",
                 await self._acquire(
                     keys=[window, pause], args=[self.limit, period_s * 1000, member]
                 ),
             )
             if granted:
-                return member
-            await asyncio.sleep(min(MAX_WAIT_STEP_S, max(0.005, int(wait_ms) / 1000)))
+                return member, int(value)
+            await asyncio.sleep(min(MAX_WAIT_STEP_S, max(0.005, int(value) / 1000)))
 
     async def release(
         self, fingerprint: str, member: str, period_s: float, *, rate_limited: bool
@@ -112,10 +120,11 @@ class SharedWindow:
         window, _, level = self._keys(fingerprint)
         await self._release(keys=[window, level], args=[member, period_s * 1000, int(rate_limited)])
 
-    async def escalate(self, fingerprint: str) -> int | None:
-        """Count a 429 in a row: the new level, or None when the key is already paused."""
-        _, pause, level = self._keys(fingerprint)
-        result = int(cast("Any", await self._escalate(keys=[pause, level])))
+    async def escalate(self, fingerprint: str, granted_ms: int) -> int | None:
+        """Count a 429 in a row: the new level, or None when the refused request left
+        before the last escalation (it belongs to the pause already set)."""
+        *_, level = self._keys(fingerprint)
+        result = int(cast("Any", await self._escalate(keys=[level], args=[granted_ms])))
         return result or None
 
     async def pause(self, fingerprint: str, seconds: float) -> float:
