@@ -133,7 +133,7 @@ class LocalWindow:
     def escalate(self, granted: float) -> int | None:
         """Count a 429: the new level, or None when the refused request left before the
         last escalation (requests in flight together are one burst, one step)."""
-        if granted < self._escalated_at:
+        if granted <= self._escalated_at:
             return None
         self.level += 1
         self._escalated_at = self._clock()
@@ -163,7 +163,7 @@ class Ticket:
 
     local: _Slot | None = None
     shared: str | None = None
-    shared_granted_ms: int = 0
+    shared_granted_us: int = 0
 
 
 class KeyRateLimit:
@@ -193,8 +193,8 @@ class KeyRateLimit:
         """Wait until this key may send one more request (pauses included); count it."""
         if self._shared is not None:
             try:
-                member, granted_ms = await self._shared.acquire(self._fingerprint, RATE_PERIOD_S)
-                return Ticket(shared=member, shared_granted_ms=granted_ms)
+                member, granted_us = await self._shared.acquire(self._fingerprint, RATE_PERIOD_S)
+                return Ticket(shared=member, shared_granted_us=granted_us)
             except Exception as exc:  # Redis down: this process's share still holds
                 self._redis_failed(exc)
         return Ticket(local=await self.local().acquire())
@@ -246,7 +246,7 @@ class KeyRateLimit:
     async def _escalate(self, ticket: Ticket) -> int | None:
         if ticket.shared is not None and self._shared is not None:
             try:
-                return await self._shared.escalate(self._fingerprint, ticket.shared_granted_ms)
+                return await self._shared.escalate(self._fingerprint, ticket.shared_granted_us)
             except Exception as exc:
                 self._redis_failed(exc)
         local = self.local()

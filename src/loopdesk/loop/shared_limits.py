@@ -24,11 +24,14 @@ _TIMEOUT_S = 1.0
 MAX_WAIT_STEP_S = 1.0
 
 _NOW_MS = "local t = redis.call('TIME') local now = t[1] * 1000 + t[2] / 1000 "
+# Microseconds as an integer (exact in a Lua double): orders grants and escalations.
+_NOW_US = "local t = redis.call('TIME') local now_us = t[1] * 1000000 + t[2] "
 
-# KEYS: window, pause. ARGV: limit, period_ms, member. -> {1, now_ms} granted, or
+# KEYS: window, pause. ARGV: limit, period_ms, member. -> {1, now_us} granted, or
 # {0, wait_ms}.
 _ACQUIRE = (
     _NOW_MS
+    + _NOW_US
     + """
 local paused = redis.call('PTTL', KEYS[2])
 if paused > 0 then return {0, paused} end
@@ -37,7 +40,7 @@ redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now - period)
 if redis.call('ZCARD', KEYS[1]) < tonumber(ARGV[1]) then
   redis.call('ZADD', KEYS[1], now, ARGV[3])
   redis.call('PEXPIRE', KEYS[1], math.ceil(period * 2))
-  return {1, math.floor(now)}
+  return {1, now_us}
 end
 local oldest = redis.call('ZRANGE', KEYS[1], 0, 0, 'WITHSCORES')
 return {0, math.max(1, math.ceil(oldest[2] + period - now))}
@@ -55,15 +58,15 @@ return 0
 """
 )
 
-# KEYS: level. ARGV: when the refused request was granted (ms). -> the new level, or 0
+# KEYS: level. ARGV: when the refused request was granted (us). -> the new level, or 0
 # when the request left before the last escalation (one burst, one step).
 _ESCALATE = (
-    _NOW_MS
+    _NOW_US
     + """
 local at = tonumber(redis.call('HGET', KEYS[1], 'at') or '0')
-if tonumber(ARGV[1]) < at then return 0 end
+if tonumber(ARGV[1]) <= at then return 0 end
 local level = redis.call('HINCRBY', KEYS[1], 'level', 1)
-redis.call('HSET', KEYS[1], 'at', math.floor(now))
+redis.call('HSET', KEYS[1], 'at', string.format('%d', now_us))
 redis.call('EXPIRE', KEYS[1], 3600)
 return level
 """
@@ -100,7 +103,7 @@ class SharedWindow:
 
     async def acquire(self, fingerprint: str, period_s: float) -> tuple[str, int]:
         """Wait until this key may send one more request: the member that counts it and
-        when it was granted (Redis's clock, ms)."""
+        when it was granted (Redis's clock, microseconds)."""
         window, pause, _ = self._keys(fingerprint)
         member = secrets.token_hex(8)
         while True:
@@ -120,11 +123,11 @@ class SharedWindow:
         window, _, level = self._keys(fingerprint)
         await self._release(keys=[window, level], args=[member, period_s * 1000, int(rate_limited)])
 
-    async def escalate(self, fingerprint: str, granted_ms: int) -> int | None:
+    async def escalate(self, fingerprint: str, granted_us: int) -> int | None:
         """Count a 429 in a row: the new level, or None when the refused request left
         before the last escalation (it belongs to the pause already set)."""
         *_, level = self._keys(fingerprint)
-        result = int(cast("Any", await self._escalate(keys=[level], args=[granted_ms])))
+        result = int(cast("Any", await self._escalate(keys=[level], args=[granted_us])))
         return result or None
 
     async def pause(self, fingerprint: str, seconds: float) -> float:
