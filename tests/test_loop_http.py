@@ -649,3 +649,33 @@ def test_redact_email() -> None:
     assert redact_text("from a@b.co and jane+x@shop.example.com") == (
         "from a***@b.co and j***@shop.example.com"
     )
+
+
+async def test_local_window_rules_on_a_fake_clock() -> None:
+    now = [100.0]
+    window = limits.LocalWindow(2, 10.0, clock=lambda: now[0])
+    first, second = await window.acquire(), await window.acquire()
+    assert window.wait_s() == pytest.approx(10.0)  # full: the head must leave first
+    now[0] = 104.0
+    window.release(first, status=200)  # answered at 104: counted until 114
+    window.release(second, status=200)
+    now[0] = 113.9
+    assert window.wait_s() == pytest.approx(0.1)
+    now[0] = 114.0
+    assert window.wait_s() is None
+    # 429 runs: a failed connection neither continues nor ends one; any answer ends it.
+    # One burst of 429s is one step: both were sent before the first 429 was counted.
+    assert window.escalate(granted=first.granted) == 1
+    assert window.escalate(granted=second.granted) is None
+    now[0] = 115.0
+    third = await window.acquire()  # sent after that step: its 429 is the next one
+    assert window.escalate(granted=third.granted) == 2
+    # A failed connection neither continues nor ends a run of 429s; any answer ends it.
+    window.release(third, status=None)
+    assert window.level == 2
+    window.release(third, status=503)
+    assert window.level == 0
+    # A pause is never shortened.
+    assert window.pause(5.0) == pytest.approx(5.0)
+    assert window.pause(1.0) == pytest.approx(5.0)
+    assert window.wait_s() == pytest.approx(5.0)

@@ -73,7 +73,7 @@ async def test_a_pause_on_redis_holds_every_worker() -> None:
         member, granted = await other.acquire(key, 60.0)
         assert time.monotonic() - started >= 0.35
         assert await other.escalate(key, granted) == 2  # sent after the pause: next step
-        await other.release(key, member, 60.0, rate_limited=False)  # a success resets
+        await other.release(key, member, 60.0, status=200)  # a success resets
         assert await one.escalate(key, granted) == 1
     finally:
         await one.clear(key)

@@ -214,7 +214,7 @@ class UpstreamHTTP:
         async with self._semaphore:
             ticket = await self._rate.acquire()
             started = time.monotonic()
-            status = 0
+            status: int | None = None  # None: no answer arrived
             try:
                 # httpx enforces its timeouts per socket operation; an in-process
                 # transport (the sandbox over ASGI) has none, so bound the attempt too.
@@ -230,7 +230,7 @@ class UpstreamHTTP:
                 raise
             finally:
                 # Counted in the window from the moment the answer arrived.
-                await self._rate.release(ticket, rate_limited=status == 429)
+                await self._rate.release(ticket, status=status)
             self._log_attempt(endpoint, method, str(response.status_code), attempt_no, started)
         return response, ticket
 

@@ -118,10 +118,13 @@ class LocalWindow:
             self._slots.append(slot)
             return slot
 
-    def release(self, slot: _Slot, *, rate_limited: bool) -> None:
-        """The answer arrived (or the attempt ended): the window counts from now."""
+    def release(self, slot: _Slot, *, status: int | None) -> None:
+        """The attempt ended (`status` None: without an answer): the window counts from now.
+
+        Any answer but a 429 ends a run of 429s; a failed connection says nothing of it.
+        """
         slot.at, slot.in_flight = self._clock(), False
-        if not rate_limited:
+        if status is not None and status != 429:
             self.level = 0
 
     def pause(self, seconds: float) -> float:
@@ -199,13 +202,13 @@ class KeyRateLimit:
                 self._redis_failed(exc)
         return Ticket(local=await self.local().acquire())
 
-    async def release(self, ticket: Ticket, *, rate_limited: bool) -> None:
+    async def release(self, ticket: Ticket, *, status: int | None) -> None:
         if ticket.local is not None:
-            self.local().release(ticket.local, rate_limited=rate_limited)
+            self.local().release(ticket.local, status=status)
         if ticket.shared is not None and self._shared is not None:
             try:
                 await self._shared.release(
-                    self._fingerprint, ticket.shared, RATE_PERIOD_S, rate_limited=rate_limited
+                    self._fingerprint, ticket.shared, RATE_PERIOD_S, status=status
                 )
             except Exception as exc:
                 self._redis_failed(exc)

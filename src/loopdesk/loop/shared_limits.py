@@ -47,13 +47,13 @@ return {0, math.max(1, math.ceil(oldest[2] + period - now))}
 """
 )
 
-# KEYS: window, level. ARGV: member, period_ms, rate_limited (0/1).
+# KEYS: window, level. ARGV: member, period_ms, ends_run (0/1).
 _RELEASE = (
     _NOW_MS
     + """
 redis.call('ZADD', KEYS[1], 'XX', now, ARGV[1])
 redis.call('PEXPIRE', KEYS[1], math.ceil(tonumber(ARGV[2]) * 2))
-if ARGV[3] == '0' then redis.call('DEL', KEYS[2]) end
+if ARGV[3] == '1' then redis.call('DEL', KEYS[2]) end
 return 0
 """
 )
@@ -118,10 +118,12 @@ class SharedWindow:
             await asyncio.sleep(min(MAX_WAIT_STEP_S, max(0.005, int(value) / 1000)))
 
     async def release(
-        self, fingerprint: str, member: str, period_s: float, *, rate_limited: bool
+        self, fingerprint: str, member: str, period_s: float, *, status: int | None
     ) -> None:
+        """The attempt ended; any answer but a 429 ends the key's run of 429s."""
         window, _, level = self._keys(fingerprint)
-        await self._release(keys=[window, level], args=[member, period_s * 1000, int(rate_limited)])
+        ends_run = status is not None and status != 429
+        await self._release(keys=[window, level], args=[member, period_s * 1000, int(ends_run)])
 
     async def escalate(self, fingerprint: str, granted_us: int) -> int | None:
         """Count a 429 in a row: the new level, or None when the refused request left
