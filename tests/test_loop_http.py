@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import bisect
 import datetime as dt
+import random
 import time
 from collections.abc import AsyncIterator, Iterator
 from typing import Any
@@ -11,10 +13,10 @@ from typing import Any
 import httpx
 import pytest
 import respx
-import stamina
 from structlog.testing import capture_logs
 
 from loopdesk.errors import (
+    ConfigError,
     InvalidUpstreamData,
     LoopAuthError,
     LoopNotFound,
@@ -25,11 +27,19 @@ from loopdesk.errors import (
 )
 from loopdesk.loop import limits, redact_email, redact_text
 from loopdesk.loop.http import UpstreamHTTP
-from loopdesk.loop.retry_policy import RetryableResponse, parse_retry_after, retry_decision
+from loopdesk.loop.retry_policy import (
+    RetryableResponse,
+    parse_retry_after,
+    rate_limit_pause,
+    retry_decision,
+)
+from loopdesk.runtime import Upstream
+from loopdesk.sandbox.faults import FaultController
 from loopdesk.settings import Settings
 
 BASE = "https://loop.test"
 SECRET = "sk-live-very-secret-token-42"
+SINCE = dt.date(2020, 1, 1)
 
 
 def make_settings(**overrides: Any) -> Settings:
@@ -57,7 +67,7 @@ def mock() -> Iterator[respx.MockRouter]:
 
 @pytest.fixture
 async def http() -> AsyncIterator[UpstreamHTTP]:
-    client = make_http()
+    client = make_http(**FAST_429)
     yield client
     await client.aclose()
 
@@ -80,19 +90,33 @@ def test_retry_decision_returns_the_capped_retry_after_wait() -> None:
     def decide(exc: Exception, idempotent: bool = True) -> bool | float:
         return retry_decision(exc, idempotent=idempotent, max_retry_after=30.0)
 
-    assert decide(RetryableResponse(429, None, "", retry_after=2.5)) == 2.5
-    assert decide(RetryableResponse(429, None, "", retry_after=600)) == 30.0
-    assert decide(RetryableResponse(429, None, "")) is True  # exponential backoff
-    assert decide(RetryableResponse(500, None, "")) is True
+    assert decide(RetryableResponse(503, None, "", retry_after=2.5)) == 2.5
+    assert decide(RetryableResponse(503, None, "", retry_after=600)) == 30.0
+    assert decide(RetryableResponse(500, None, "")) is True  # exponential backoff
+    # A 429 reaches stamina only once the key's pauses have run out: final.
+    assert decide(RetryableResponse(429, None, "")) is False
     request = httpx.Request("POST", BASE)
     # A write is repeated only when the upstream surely did not apply it.
-    assert decide(RetryableResponse(500, None, ""), idempotent=False) is False
-    assert decide(RetryableResponse(503, None, ""), idempotent=False) is True
+    for status in (500, 502, 503, 504):
+        assert decide(RetryableResponse(status, None, ""), idempotent=False) is False
     assert decide(httpx.ReadTimeout("t", request=request), idempotent=False) is False
+    assert decide(httpx.WriteError("w", request=request), idempotent=False) is False
     assert decide(httpx.ConnectTimeout("t", request=request), idempotent=False) is True
+    assert decide(httpx.PoolTimeout("t", request=request), idempotent=False) is True
     assert decide(httpx.ConnectError("c", request=request), idempotent=False) is True
     assert decide(httpx.ReadTimeout("t", request=request)) is True
     assert decide(ValueError("not ours")) is False
+
+
+def test_rate_limit_pause_doubles_to_a_ceiling_or_follows_retry_after() -> None:
+    def pause(level: int, retry_after: float | None = None) -> float:
+        return rate_limit_pause(level, retry_after, first_s=1, max_s=15, max_retry_after=30)
+
+    assert [pause(n) for n in range(1, 8)] == [1, 2, 4, 8, 15, 15, 15]
+    # With the defaults a request keeps trying for about a minute: 1+2+4+8+15+15+15.
+    assert sum(pause(n) for n in range(1, 8)) == 60
+    assert pause(3, retry_after=5) == 5
+    assert pause(1, retry_after=600) == 30
 
 
 # Retries -----------------------------------------------------------------------
@@ -155,45 +179,143 @@ async def test_timeout_then_success(http: UpstreamHTTP, mock: respx.MockRouter) 
     assert route.call_count == 2
 
 
-async def test_429_without_retry_after_is_rate_limited_after_attempts(
-    http: UpstreamHTTP, mock: respx.MockRouter
-) -> None:
+# Fast pauses for tests: 10 ms doubling to 40 ms, a request gives up after 0.3 s.
+FAST_429 = {
+    "loop_rate_limit_backoff_s": 0.01,
+    "loop_rate_limit_max_backoff_s": 0.04,
+    "loop_rate_limit_max_wait_s": 0.3,
+}
+
+
+async def test_429_without_retry_after_backs_off_then_gives_up(mock: respx.MockRouter) -> None:
+    http = make_http(token="backoff-gives-up-token", **FAST_429)
     body = {"message": "Too Many Attempts."}
     route = mock.get("/x").mock(return_value=httpx.Response(429, json=body))
-    with pytest.raises(LoopRateLimited) as info:
+    started = time.monotonic()
+    with capture_logs() as logs, pytest.raises(LoopRateLimited) as info:
         await http.request("GET", "/x", endpoint="x.get")
-    assert route.call_count == 3
+    elapsed = time.monotonic() - started
+    # Pauses of 10, 20, 40, 40... ms, until the next would end past the 0.3 s patience:
+    # not stamina's 3 attempts within a few hundredths of a second.
+    assert 0.2 <= elapsed < 1.0
+    assert route.call_count >= 6
     assert info.value.message == "Too Many Attempts."
     assert info.value.retry_after is None
+    pauses = [e["paused_s"] for e in logs if e["event"] == "loop.rate_limited"]
+    assert pauses[:4] == [0.01, 0.02, 0.04, 0.04]
+    await http.aclose()
+
+
+async def test_429_without_retry_after_recovers(mock: respx.MockRouter) -> None:
+    http = make_http(token="backoff-recovers-token", **FAST_429)
+    limited = httpx.Response(429, json={"message": "Too Many Attempts."})
+    route = mock.get("/x").mock(side_effect=[limited, limited, limited, httpx.Response(200)])
+    await http.request("GET", "/x", endpoint="x.get")
+    assert route.call_count == 4
+    assert http.limiter().level == 0  # a success ends the run of 429s
+    await http.aclose()
+
+
+def test_default_backoff_keeps_trying_for_about_a_minute() -> None:
+    # The default settings: the pauses one request sits through before it gives up.
+    settings = make_settings()
+    waited, level = 0.0, 0
+    while True:
+        level += 1
+        pause = rate_limit_pause(
+            level,
+            None,
+            first_s=settings.loop_rate_limit_backoff_s,
+            max_s=settings.loop_rate_limit_max_backoff_s,
+            max_retry_after=settings.http_max_retry_after_s,
+        )
+        if waited + pause > settings.loop_rate_limit_max_wait_s:
+            break
+        waited += pause
+    assert (waited, level - 1) == (60.0, 7)
+
+
+async def test_429_pauses_every_request_sharing_the_key(mock: respx.MockRouter) -> None:
+    # Two clients with one key: the first's 429 holds the other's request back too,
+    # although the other never saw a 429 itself.
+    token = "shared-pause-token"
+    slow = {
+        "loop_rate_limit_backoff_s": 0.3,
+        "loop_rate_limit_max_backoff_s": 0.3,
+        "loop_rate_limit_max_wait_s": 1.0,
+    }
+    first = make_http(token=token, **{**FAST_429, **slow})
+    other = make_http(token=token, **FAST_429)
+    seen: list[tuple[str, float]] = []
+
+    def record(request: httpx.Request) -> httpx.Response:
+        seen.append((request.url.path, time.monotonic()))
+        if len(seen) == 1:
+            return httpx.Response(429, json={"message": "Too Many Attempts."})
+        return httpx.Response(200, json=[])
+
+    mock.get("/a").mock(side_effect=record)
+    mock.get("/b").mock(side_effect=record)
+    limited = asyncio.create_task(first.request("GET", "/a", endpoint="a"))
+    while not seen:
+        await asyncio.sleep(0.005)
+    await asyncio.sleep(0.02)  # the 429 has arrived and paused the key
+    await other.request("GET", "/b", endpoint="b")
+    await limited
+    (_, refused_at), (b_path, b_at), (a_path, a_at) = sorted(seen, key=lambda s: s[1])
+    assert b_at - refused_at >= 0.28 and a_at - refused_at >= 0.28
+    assert {a_path, b_path} == {"/a", "/b"}
+    for client in (first, other):
+        await client.aclose()
+
+
+async def test_429_burst_is_one_pause_not_one_per_request(mock: respx.MockRouter) -> None:
+    # Requests in flight together that all get 429 join one pause: the level counts
+    # runs of 429s, not requests, so a burst does not push the pause to its ceiling.
+    http = make_http(token="burst-429-token", **FAST_429)
+    calls = 0
+
+    async def answer(request: httpx.Request) -> httpx.Response:
+        nonlocal calls
+        calls += 1
+        await asyncio.sleep(0.01)
+        return httpx.Response(429 if calls <= 8 else 200, json=[])
+
+    mock.get("/x").mock(side_effect=answer)
+    with capture_logs() as logs:
+        await asyncio.gather(*(http.request("GET", "/x", endpoint="x.get") for _ in range(8)))
+    pauses = [e["paused_s"] for e in logs if e["event"] == "loop.rate_limited"]
+    assert len(pauses) == 8 and max(pauses) <= 0.01
+    assert http.limiter().level == 0
+    await http.aclose()
 
 
 async def test_429_honours_retry_after(mock: respx.MockRouter) -> None:
-    stamina.set_testing(False)  # real waits: the Retry-After value is what is slept
-    http = make_http(http_retry_attempts=2)
+    http = make_http(token="retry-after-token", **FAST_429)
     route = mock.get("/x").mock(
         side_effect=[
-            httpx.Response(429, headers={"Retry-After": "0.3"}),
+            httpx.Response(429, headers={"Retry-After": "0.25"}),
             httpx.Response(200, json=True),
         ]
     )
     started = time.monotonic()
     assert (await http.request("GET", "/x", endpoint="x.get")).body is True
-    assert 0.3 <= time.monotonic() - started < 1.0  # not stamina's own backoff (>= 0.1 + jitter)
+    assert 0.25 <= time.monotonic() - started < 0.6  # Loop's wait, not the 10 ms backoff
     assert route.call_count == 2
     await http.aclose()
 
 
-async def test_429_retry_after_is_capped_and_reported(mock: respx.MockRouter) -> None:
-    stamina.set_testing(False)
-    http = make_http(http_retry_attempts=2, http_max_retry_after_s=0.05)
+async def test_429_retry_after_beyond_the_cap_fails_at_once(mock: respx.MockRouter) -> None:
+    http = make_http(token="retry-after-cap-token", http_max_retry_after_s=0.05)
     route = mock.get("/x").mock(return_value=httpx.Response(429, headers={"Retry-After": "3600"}))
     started = time.monotonic()
     with pytest.raises(LoopRateLimited) as info:
         await http.request("GET", "/x", endpoint="x.get")
     assert time.monotonic() - started < 0.5
-    assert route.call_count == 2
+    assert route.call_count == 1
     assert info.value.retry_after == 3600
     assert info.value.details["retryAfter"] == 3600
+    assert http.limiter().paused_until > 0  # the key still pauses, for the capped time
     await http.aclose()
 
 
@@ -255,7 +377,12 @@ async def test_post_is_not_retried_after_a_read_timeout(
 
 @pytest.mark.parametrize(
     "first",
-    [httpx.ConnectError("refused"), httpx.Response(429), httpx.Response(502), httpx.Response(503)],
+    [
+        httpx.ConnectError("refused"),
+        httpx.ConnectTimeout("no connection"),
+        httpx.PoolTimeout("no free connection"),
+        httpx.Response(429),
+    ],
 )
 async def test_post_is_retried_when_surely_not_applied(
     http: UpstreamHTTP, mock: respx.MockRouter, first: Any
@@ -265,12 +392,42 @@ async def test_post_is_retried_when_surely_not_applied(
     assert route.call_count == 2
 
 
-async def test_post_is_not_retried_on_500(http: UpstreamHTTP, mock: respx.MockRouter) -> None:
-    route = mock.post("/w").mock(return_value=httpx.Response(500, json={"message": "Server Error"}))
+@pytest.mark.parametrize("status", [500, 502, 503, 504])
+async def test_post_after_5xx_is_sent_once_and_outcome_unknown(
+    http: UpstreamHTTP, mock: respx.MockRouter, status: int
+) -> None:
+    # A gateway's 503 may hide a note Loop went on adding: repeating could add it twice.
+    route = mock.post("/w").mock(
+        side_effect=[httpx.Response(status, json={"message": "Down"}), httpx.Response(200)]
+    )
     with pytest.raises(LoopUnavailable) as info:
         await http.request("POST", "/w", endpoint="w", json_body={}, action=True)
     assert route.call_count == 1
-    assert info.value.message == "unable to execute action: 'Server Error'"
+    assert info.value.details["outcomeUnknown"] is True
+    assert info.value.details["upstreamStatus"] == status
+    assert info.value.message == "unable to execute action: 'Down'"
+
+
+async def test_get_keeps_retrying_5xx_and_is_never_outcome_unknown(
+    http: UpstreamHTTP, mock: respx.MockRouter
+) -> None:
+    route = mock.get("/r").mock(return_value=httpx.Response(503))
+    with pytest.raises(LoopUnavailable) as info:
+        await http.request("GET", "/r", endpoint="r")
+    assert route.call_count == 3
+    assert "outcomeUnknown" not in info.value.details
+
+
+async def test_post_rate_limited_is_repeated_and_not_outcome_unknown(
+    mock: respx.MockRouter,
+) -> None:
+    http = make_http(token="post-429-token", **FAST_429)
+    route = mock.post("/w").mock(return_value=httpx.Response(429))
+    with pytest.raises(LoopRateLimited) as info:
+        await http.request("POST", "/w", endpoint="w", json_body={})
+    assert route.call_count > 1  # Loop refuses a 429 before any work: safe to repeat
+    assert "outcomeUnknown" not in info.value.details
+    await http.aclose()
 
 
 async def test_read_sent_as_post_can_opt_into_retries(
@@ -304,33 +461,121 @@ async def test_empty_success_body_is_none(http: UpstreamHTTP, mock: respx.MockRo
 # Limits ----------------------------------------------------------------------------
 
 
-async def test_rate_limit_makes_the_sixth_request_wait(
+def busiest_window(stamps: list[float], period: float) -> int:
+    """The most requests in any sliding window of `period` (each window starts at a request)."""
+    stamps = sorted(stamps)
+    return max(
+        (bisect.bisect_left(stamps, t + period) - i for i, t in enumerate(stamps)), default=0
+    )
+
+
+def test_busiest_window() -> None:
+    assert busiest_window([0.0, 0.5, 0.99, 1.0, 1.5], 1.0) == 3
+    assert busiest_window([], 1.0) == 0
+
+
+async def test_cold_start_never_exceeds_the_limit_in_any_window(
     mock: respx.MockRouter, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    # 5 per 5 s: a burst of 5 passes at once, the 6th waits ~1 s for the bucket to drain
-    # (wide margins: a loaded machine slows the burst without hiding the wait).
-    monkeypatch.setattr(limits, "RATE_PERIOD_S", 5.0)
-    http = make_http(token="rate-limit-test-token", loop_rate_limit_per_minute=5)
-    route = mock.get("/x").mock(return_value=httpx.Response(200, json=[]))
+    # 5 a second instead of 300 a minute. A token bucket starting full lets 5 through at
+    # once and 5 more during the first second; the window lets exactly 5 per window.
+    period, limit = 1.0, 5
+    monkeypatch.setattr(limits, "RATE_PERIOD_S", period)
+    http = make_http(token="cold-start-token", loop_rate_limit_per_minute=limit)
+    stamps: list[float] = []
+
+    async def answer(request: httpx.Request) -> httpx.Response:
+        stamps.append(time.monotonic())
+        await asyncio.sleep(random.uniform(0, 0.05))  # answers come back out of order
+        return httpx.Response(200, json=[])
+
+    mock.get("/x").mock(side_effect=answer)
     started = time.monotonic()
-    for _ in range(5):
-        await http.request("GET", "/x", endpoint="x.get")
-    burst = time.monotonic() - started
-    sixth_started = time.monotonic()
-    await http.request("GET", "/x", endpoint="x.get")
-    assert burst < 0.5
-    assert time.monotonic() - sixth_started >= 0.4
-    assert route.call_count == 6
+    await asyncio.gather(*(http.request("GET", "/x", endpoint="x.get") for _ in range(16)))
+    elapsed = time.monotonic() - started
+    assert len(stamps) == 16
+    assert busiest_window(stamps, period) == limit
+    # The first five go at once; the rest follow one period after their predecessors.
+    assert stamps[limit - 1] - stamps[0] < 0.2
+    assert 3 * period <= elapsed < 3 * period + 1.0
     await http.aclose()
+
+
+async def test_window_counts_from_the_answer_not_the_ask(
+    mock: respx.MockRouter, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A request that took 0.4 s to answer may have reached Loop at the end of those
+    # 0.4 s: the next one waits a full period from the answer.
+    monkeypatch.setattr(limits, "RATE_PERIOD_S", 0.5)
+    http = make_http(token="answer-time-token", loop_rate_limit_per_minute=1)
+    answered: list[float] = []
+    sent: list[float] = []
+
+    async def answer(request: httpx.Request) -> httpx.Response:
+        sent.append(time.monotonic())
+        await asyncio.sleep(0.4 if len(sent) == 1 else 0)
+        answered.append(time.monotonic())
+        return httpx.Response(200, json=[])
+
+    mock.get("/x").mock(side_effect=answer)
+    await http.request("GET", "/x", endpoint="x.get")
+    await http.request("GET", "/x", endpoint="x.get")
+    assert sent[1] - answered[0] >= 0.5 - 0.01
+    await http.aclose()
+
+
+async def test_sandbox_sees_no_more_than_the_limit_in_any_window(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # The same through the sandbox, whose own limiter stays off: it only records.
+    period, limit = 1.0, 4
+    monkeypatch.setattr(limits, "RATE_PERIOD_S", period)
+    settings = Settings(sandbox_rate_limit_per_minute=0, loop_rate_limit_per_minute=limit)
+    upstream = Upstream.from_settings(settings)
+    assert upstream.sandbox is not None
+    faults: FaultController = upstream.sandbox.state.faults
+    started = time.monotonic()
+    await asyncio.gather(
+        *(
+            upstream.returns.list_returns(f"c{n}@example.com", since=SINCE, limit=10)
+            for n in range(10)
+        )
+    )
+    elapsed = time.monotonic() - started
+    stamps = [t for _, path, _, t in faults.request_log if path.startswith("/api/")]
+    assert len(stamps) == 10
+    assert busiest_window(stamps, period) == limit
+    assert elapsed >= 2 * period
+    await upstream.aclose()
 
 
 async def test_rate_limit_is_shared_per_token() -> None:
     a, b, other = make_http(token="same-token-1234"), make_http("same-token-1234"), make_http()
     assert a.limiter() is b.limiter()
     assert a.limiter() is not other.limiter()
-    assert a.limiter().max_rate == 300
+    assert a.limiter().limit == 300
     for client in (a, b, other):
         await client.aclose()
+
+
+async def test_processes_without_redis_share_the_budget() -> None:
+    http = make_http(token="divided-token", loop_rate_limit_processes=4)
+    assert http.limiter().limit == 75  # 300 / 4
+    await http.aclose()
+    assert limits.process_share(300, 7) == 42
+    with pytest.raises(ConfigError, match="LOOPDESK_REDIS_URL"):
+        limits.process_share(300, 301)
+
+
+def test_serve_workers_env_divides_the_budget() -> None:
+    env = limits.serve_workers_env(make_settings(), 3)
+    assert env == {"LOOPDESK_LOOP_RATE_LIMIT_PROCESSES": "3"}
+    # Already set higher (several machines without Redis): kept.
+    assert limits.serve_workers_env(make_settings(loop_rate_limit_processes=6), 3) == {
+        "LOOPDESK_LOOP_RATE_LIMIT_PROCESSES": "6"
+    }
+    with pytest.raises(ConfigError):
+        limits.serve_workers_env(make_settings(loop_rate_limit_per_minute=2), 3)
 
 
 def test_limiter_registry_never_holds_the_token() -> None:
@@ -404,3 +649,33 @@ def test_redact_email() -> None:
     assert redact_text("from a@b.co and jane+x@shop.example.com") == (
         "from a***@b.co and j***@shop.example.com"
     )
+
+
+async def test_local_window_rules_on_a_fake_clock() -> None:
+    now = [100.0]
+    window = limits.LocalWindow(2, 10.0, clock=lambda: now[0])
+    first, second = await window.acquire(), await window.acquire()
+    assert window.wait_s() == pytest.approx(10.0)  # full: the head must leave first
+    now[0] = 104.0
+    window.release(first, status=200)  # answered at 104: counted until 114
+    window.release(second, status=200)
+    now[0] = 113.9
+    assert window.wait_s() == pytest.approx(0.1)
+    now[0] = 114.0
+    assert window.wait_s() is None
+    # 429 runs: a failed connection neither continues nor ends one; any answer ends it.
+    # One burst of 429s is one step: both were sent before the first 429 was counted.
+    assert window.escalate(granted=first.granted) == 1
+    assert window.escalate(granted=second.granted) is None
+    now[0] = 115.0
+    third = await window.acquire()  # sent after that step: its 429 is the next one
+    assert window.escalate(granted=third.granted) == 2
+    # A failed connection neither continues nor ends a run of 429s; any answer ends it.
+    window.release(third, status=None)
+    assert window.level == 2
+    window.release(third, status=503)
+    assert window.level == 0
+    # A pause is never shortened.
+    assert window.pause(5.0) == pytest.approx(5.0)
+    assert window.pause(1.0) == pytest.approx(5.0)
+    assert window.wait_s() == pytest.approx(5.0)

@@ -264,9 +264,10 @@ async def test_action_post_not_retried_on_read_timeout(
     assert route.call_count == 1
 
 
-async def test_action_post_retried_on_connect_error_and_503(
+async def test_action_post_retried_on_connect_error_not_on_503(
     client: LoopReturnsClient, mock: respx.MockRouter
 ) -> None:
+    # Refused: never sent, so repeated. A 503 may hide a link Loop made: reported.
     route = mock.post("/api/v1/order/link").mock(
         side_effect=[
             httpx.ConnectError("refused"),
@@ -274,8 +275,10 @@ async def test_action_post_retried_on_connect_error_and_503(
             httpx.Response(200, json={"url": "u"}),
         ]
     )
-    assert await client.create_return_link("#1", "1") == {"url": "u"}
-    assert route.call_count == 3
+    with pytest.raises(LoopUnavailable) as info:
+        await client.create_return_link("#1", "1")
+    assert route.call_count == 2
+    assert info.value.details["outcomeUnknown"] is True
 
 
 # The peer's error wording -------------------------------------------------------------

@@ -72,9 +72,18 @@ async def test_rate_limit_per_token(world: World) -> None:
         tracking = await client.get(SEARCH, headers=TRACKING)
     assert statuses == [200, 200, 429]
     assert refused.json() == {"message": "Too Many Attempts."}
-    assert 1 <= int(refused.headers["Retry-After"]) <= 60
+    assert "Retry-After" not in refused.headers  # Loop documents none
     assert other.status_code == 200
     assert tracking.status_code == 200
+
+
+async def test_rate_limit_retry_after_on_request(world: World) -> None:
+    app = make_app(world, sandbox_rate_limit_per_minute=1, sandbox_rate_limit_retry_after=True)
+    async with client_for(app) as client:
+        await client.get(RETURNS, headers=LOOP)
+        refused = await client.get(RETURNS, headers=LOOP)
+    assert refused.status_code == 429
+    assert 1 <= int(refused.headers["Retry-After"]) <= 60
 
 
 def test_rolling_window() -> None:
@@ -142,6 +151,13 @@ async def test_header_rate_limit(client: httpx.AsyncClient) -> None:
     assert response.status_code == 429
     assert response.headers["Retry-After"] == "2"
     assert response.json() == {"message": "Too Many Attempts."}
+    bare = await client.get(RETURNS, headers={**LOOP, "X-Sandbox-Fault": "rate_limit"})
+    assert bare.status_code == 429
+    assert "Retry-After" not in bare.headers
+    asked = await client.get(
+        RETURNS, headers={**LOOP, "X-Sandbox-Fault": "status=429; retry_after=3"}
+    )
+    assert (asked.status_code, asked.headers["Retry-After"]) == (429, "3")
 
 
 async def test_header_malformed(client: httpx.AsyncClient) -> None:
@@ -183,6 +199,8 @@ async def test_header_combined_and_invalid(client: httpx.AsyncClient) -> None:
 def test_parse_fault_header() -> None:
     fault = parse_fault_header("latency=200; rate_limit=0.5")
     assert (fault.latency_ms, fault.status, fault.retry_after) == (200, 429, 0.5)
+    bare = parse_fault_header("rate_limit")
+    assert (bare.status, bare.retry_after) == (429, None)
     assert parse_fault_header("hang").hang and parse_fault_header(" malformed ;").malformed
     for bad in ("status=99", "latency=-1", "latency=fast", "teleport=1"):
         with pytest.raises(ValueError, match="X-Sandbox-Fault"):
@@ -237,6 +255,20 @@ async def test_rule_429_with_retry_after(client: httpx.AsyncClient, app: FastAPI
     assert limited.status_code == 429
     assert limited.headers["Retry-After"] == "0.25"
     assert (await client.post("/graphql", json=body, headers=TRACKING)).status_code == 200
+
+
+async def test_rule_429_has_no_retry_after_unless_asked(
+    client: httpx.AsyncClient, app: FastAPI
+) -> None:
+    app.state.faults.add(RETURNS, status=429, times=1)
+    limited = await client.get(RETURNS, headers=LOOP)
+    assert limited.status_code == 429
+    assert "Retry-After" not in limited.headers
+    added = await client.post(
+        "/_sandbox/faults", json={"path_contains": RETURNS, "status": 429, "retry_after": 1}
+    )
+    assert added.status_code == 201
+    assert (await client.get(RETURNS, headers=LOOP)).headers["Retry-After"] == "1"
 
 
 async def test_rule_latency_hang_and_malformed(client: httpx.AsyncClient, app: FastAPI) -> None:

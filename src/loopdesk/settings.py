@@ -81,8 +81,21 @@ class Settings(BaseSettings):
     http_retry_attempts: int = Field(default=4, ge=1)
     http_retry_timeout_s: float = Field(default=30.0, gt=0)
     http_max_retry_after_s: float = Field(default=30.0, ge=0)
-    loop_rate_limit_per_minute: int = Field(default=300, ge=1)
     upstream_concurrency: int = Field(default=16, ge=1)
+
+    # Loop's rate limit: requests per sliding minute per API key, for every process
+    # together (shared on Redis when `redis_url` is set).
+    loop_rate_limit_per_minute: int = Field(default=300, ge=1)
+    # Processes sharing one key without Redis (or while it is down): each sends at most
+    # its share of the budget. `serve --workers N` raises it to N.
+    loop_rate_limit_processes: int = Field(default=1, ge=1)
+    # After a 429 without Retry-After the key pauses this long, doubling per 429 in a row
+    # up to the maximum; a request keeps waiting through pauses for at most max_wait.
+    loop_rate_limit_backoff_s: float = Field(default=1.0, gt=0)
+    loop_rate_limit_max_backoff_s: float = Field(default=15.0, gt=0)
+    loop_rate_limit_max_wait_s: float = Field(default=60.0, ge=0)
+    # The sandbox's own 429s carry no Retry-After (Loop documents none) unless asked.
+    sandbox_rate_limit_retry_after: bool = False
 
     # Customer lookup (the peer's values are the defaults).
     lookup_max_emails: int = Field(default=5, ge=1)

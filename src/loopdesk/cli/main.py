@@ -137,6 +137,7 @@ def serve(
 
     from loopdesk import store as db
     from loopdesk.logs import configure_logging, logging_config, secret_values
+    from loopdesk.loop.limits import serve_workers_env
     from loopdesk.routing.service import RoutingConfig
     from loopdesk.runtime import SANDBOX_NOTICE
     from loopdesk.settings import WEBHOOK_SECRET_SETTING
@@ -145,6 +146,10 @@ def serve(
         os.environ["LOOPDESK_SANDBOX_DATA"] = str(sandbox_data)
     settings = load_settings()
     configure_logging(settings.log_level, secrets=secret_values(settings))
+    try:  # N workers share Loop's per-key budget, never multiply it
+        os.environ.update(serve_workers_env(settings, workers))
+    except ConfigError as exc:
+        raise fail(exc.message) from None
     if settings.uses_sandbox and settings.sandbox_data:
         from loopdesk.sandbox.data import load_world
 

@@ -16,7 +16,6 @@ from typing import Any
 import httpx
 import stamina
 import structlog
-from aiolimiter import AsyncLimiter
 
 from loopdesk.domain.upstream_errors import (
     action_failure_message,
@@ -33,7 +32,7 @@ from loopdesk.errors import (
     LoopUnavailable,
     LoopValidationError,
 )
-from loopdesk.loop.limits import shared_limiter, token_fingerprint
+from loopdesk.loop.limits import KeyRateLimit, LocalWindow, Ticket, token_fingerprint
 from loopdesk.loop.redact import redact_text
 from loopdesk.loop.retry_policy import (
     RetryableResponse,
@@ -42,7 +41,6 @@ from loopdesk.loop.retry_policy import (
     request_never_sent,
     retry_decision,
 )
-from loopdesk.loop.shared_limits import SharedRateLimit
 from loopdesk.loop.stats import UpstreamStats
 from loopdesk.settings import Settings
 
@@ -71,6 +69,13 @@ class InvalidLoopBody(InvalidUpstreamData):
         self.body = body
 
 
+@dataclass
+class _Attempts:
+    """Attempts sent so far for one request, across 429 pauses and stamina's retries."""
+
+    n: int = 0
+
+
 class UpstreamHTTP:
     """One `httpx.AsyncClient` plus the retry, rate and concurrency policy around it."""
 
@@ -91,12 +96,8 @@ class UpstreamHTTP:
         self._secret = token if len(token) >= _MIN_SCRUBBED_SECRET else None
         # Per client: bounds what one client can have in flight, whatever the callers do.
         self._semaphore = asyncio.Semaphore(settings.upstream_concurrency)
-        # Across workers and machines, when Redis is configured.
-        self._shared = (
-            SharedRateLimit(settings.redis_url, settings.loop_rate_limit_per_minute)
-            if settings.redis_url
-            else None
-        )
+        # Per API key: in this process, or across workers and machines on Redis.
+        self._rate = KeyRateLimit(self._fingerprint, settings)
         read = settings.http_read_timeout_s
         self._attempt_deadline = settings.http_connect_timeout_s + 2 * read
         self._client = httpx.AsyncClient(
@@ -108,12 +109,13 @@ class UpstreamHTTP:
             transport=transport,
         )
 
-    def limiter(self) -> AsyncLimiter:
-        """The rate limiter shared by every client using this API key (on this loop)."""
-        return shared_limiter(self._fingerprint, self._settings.loop_rate_limit_per_minute)
+    def limiter(self) -> LocalWindow:
+        """The in-process window shared by every client using this API key (on this loop)."""
+        return self._rate.local()
 
     async def aclose(self) -> None:
         await self._client.aclose()
+        await self._rate.aclose()
 
     async def request(
         self,
@@ -130,7 +132,8 @@ class UpstreamHTTP:
         `path` may carry a pre-encoded query string (sent as is). `action` switches
         error messages to the peer's `unable to execute action: '...'` wording.
         `idempotent` defaults from the method; a non-idempotent request is never
-        repeated once it may have reached the upstream.
+        repeated once it may have reached the upstream, and a failure after which it
+        may have been applied says so (`details.outcomeUnknown`).
         """
         method = method.upper()
         if idempotent is None:
@@ -140,7 +143,7 @@ class UpstreamHTTP:
             idempotent=idempotent,
             max_retry_after=self._settings.http_max_retry_after_s,
         )
-        attempt_no = 0
+        attempts = _Attempts()
         try:
             async for attempt in stamina.retry_context(
                 on=decide,
@@ -148,10 +151,7 @@ class UpstreamHTTP:
                 timeout=self._settings.http_retry_timeout_s,
             ):
                 with attempt:
-                    attempt_no += 1
-                    if attempt_no > 1:
-                        self.stats.record_retry(endpoint)
-                    response = await self._attempt(method, path, endpoint, json_body, attempt_no)
+                    response = await self._send(method, path, endpoint, json_body, attempts)
         except RetryableResponse as exc:
             error = self.status_error(
                 exc.status,
@@ -161,39 +161,42 @@ class UpstreamHTTP:
                 action=action,
                 retry_after=exc.retry_after,
             )
-            self._log_failure(error, attempt_no)
+            if not idempotent and exc.status >= 500:
+                # A gateway's 502/503/504 (or Loop's 500) says nothing of the write itself.
+                error.details["outcomeUnknown"] = True
+            self._log_failure(error, attempts.n)
             raise error from None
         except httpx.TransportError as exc:
             error = self._transport_error(
                 exc, endpoint=endpoint, action=action, idempotent=idempotent
             )
-            self._log_failure(error, attempt_no)
+            self._log_failure(error, attempts.n)
             raise error from exc
-        return self._decode(response, endpoint=endpoint, action=action, attempts=attempt_no)
+        return self._decode(response, endpoint=endpoint, action=action, attempts=attempts.n)
 
-    async def _attempt(
-        self, method: str, path: str, endpoint: str, json_body: Any, attempt_no: int
+    async def _send(
+        self, method: str, path: str, endpoint: str, json_body: Any, attempts: _Attempts
     ) -> httpx.Response:
-        # Semaphore first: a slot waiting on the rate limit sends as soon as it gets a
-        # token, so the rate actually seen upstream stays within the limit.
-        async with self._semaphore:
-            await self.limiter().acquire()
-            if self._shared is not None:
-                await self._shared.acquire(self._fingerprint)
-            started = time.monotonic()
-            try:
-                # httpx enforces its timeouts per socket operation; an in-process
-                # transport (the sandbox over ASGI) has none, so bound the attempt too.
-                async with asyncio.timeout(self._attempt_deadline):
-                    response = await self._client.request(method, path, json=json_body)
-            except TimeoutError:
-                exc_ = httpx.ReadTimeout(f"{self.service} attempt deadline passed")
-                self._log_attempt(endpoint, method, "timeout", attempt_no, started)
-                raise exc_ from None
-            except httpx.TransportError as exc:
-                self._log_attempt(endpoint, method, _failure_kind(exc), attempt_no, started)
-                raise
-            self._log_attempt(endpoint, method, str(response.status_code), attempt_no, started)
+        """One attempt, repeated through the key's pauses while Loop answers 429.
+
+        Loop refuses a 429 before doing any work, so writes are repeated too. The
+        request waits at most `loop_rate_limit_max_wait_s` in all; a `Retry-After`
+        beyond `http_max_retry_after_s` is not waited for at all.
+        """
+        settings = self._settings
+        deadline = time.monotonic() + settings.loop_rate_limit_max_wait_s
+        while True:
+            attempts.n += 1
+            if attempts.n > 1:
+                self.stats.record_retry(endpoint)
+            response, ticket = await self._attempt(method, path, endpoint, json_body, attempts.n)
+            if response.status_code != 429:
+                break
+            retry_after = parse_retry_after(response.headers.get("Retry-After"))
+            paused = await self._rate.rate_limited(ticket, retry_after)
+            too_long = retry_after is not None and retry_after > settings.http_max_retry_after_s
+            if too_long or time.monotonic() + paused > deadline:
+                break
         if is_retryable_status(response.status_code):
             raise RetryableResponse(
                 response.status_code,
@@ -202,6 +205,34 @@ class UpstreamHTTP:
                 parse_retry_after(response.headers.get("Retry-After")),
             )
         return response
+
+    async def _attempt(
+        self, method: str, path: str, endpoint: str, json_body: Any, attempt_no: int
+    ) -> tuple[httpx.Response, Ticket]:
+        # Semaphore first: a request waiting on the rate limit sends as soon as it gets
+        # a slot, so the rate actually seen upstream stays within the limit.
+        async with self._semaphore:
+            ticket = await self._rate.acquire()
+            started = time.monotonic()
+            status: int | None = None  # None: no answer arrived
+            try:
+                # httpx enforces its timeouts per socket operation; an in-process
+                # transport (the sandbox over ASGI) has none, so bound the attempt too.
+                async with asyncio.timeout(self._attempt_deadline):
+                    response = await self._client.request(method, path, json=json_body)
+                status = response.status_code
+            except TimeoutError:
+                exc_ = httpx.ReadTimeout(f"{self.service} attempt deadline passed")
+                self._log_attempt(endpoint, method, "timeout", attempt_no, started)
+                raise exc_ from None
+            except httpx.TransportError as exc:
+                self._log_attempt(endpoint, method, _failure_kind(exc), attempt_no, started)
+                raise
+            finally:
+                # Counted in the window from the moment the answer arrived.
+                await self._rate.release(ticket, status=status)
+            self._log_attempt(endpoint, method, str(response.status_code), attempt_no, started)
+        return response, ticket
 
     def _decode(
         self, response: httpx.Response, *, endpoint: str, action: bool, attempts: int

@@ -11,13 +11,18 @@ from typing import Any
 
 import httpx
 
-# A non-idempotent POST is retried only when the upstream surely did not apply it:
-# 429 (refused before work), 502/503/504 (a gateway or overload answered, not the app).
-SAFE_TO_REPEAT_STATUSES = frozenset({429, 502, 503, 504})
+# A non-idempotent POST is repeated only when Loop surely did not apply it: the request
+# never left (connection refused, connect or pool timeout) or Loop refused it by rate
+# (429, handled by `rate_limit_pause`). A 502/503/504 may come from a gateway that
+# timed out while Loop went on applying the write, so it is reported, not repeated.
 
 
 class RetryableResponse(Exception):
-    """A 429 or 5xx answer, raised inside the retry loop so stamina can decide."""
+    """A 429 or 5xx answer, raised inside the retry loop so stamina can decide.
+
+    A 429 reaches stamina only once the key's pauses have outlasted the request's
+    patience (`loop_rate_limit_max_wait_s`): it is then final.
+    """
 
     def __init__(
         self, status: int, body: Any, reason: str, retry_after: float | None = None
@@ -56,9 +61,9 @@ def parse_retry_after(value: str | None, *, now: dt.datetime | None = None) -> f
 def retry_decision(exc: Exception, *, idempotent: bool, max_retry_after: float) -> bool | float:
     """stamina backoff hook: False = give up, True = exponential backoff, float = wait."""
     if isinstance(exc, RetryableResponse):
-        if not idempotent and exc.status not in SAFE_TO_REPEAT_STATUSES:
+        if exc.status == 429 or not idempotent:
             return False
-        if exc.retry_after is not None and exc.status in (429, 503):
+        if exc.retry_after is not None and exc.status == 503:
             return min(exc.retry_after, max_retry_after)
         return True
     if isinstance(exc, httpx.TimeoutException):
@@ -70,6 +75,20 @@ def retry_decision(exc: Exception, *, idempotent: bool, max_retry_after: float) 
     if isinstance(exc, httpx.TransportError):
         return idempotent or isinstance(exc, httpx.ConnectError)
     return False
+
+
+def rate_limit_pause(
+    level: int, retry_after: float | None, *, first_s: float, max_s: float, max_retry_after: float
+) -> float:
+    """How long a key pauses after a 429: Loop's `Retry-After` when it sends one (capped),
+    else `first_s` doubled for each 429 in a row (`level` counts them from 1), up to `max_s`.
+
+    Loop documents no `Retry-After` and counts a sliding minute, so the pauses grow until
+    one lands after the oldest requests have left Loop's window.
+    """
+    if retry_after is not None:
+        return min(retry_after, max_retry_after)
+    return float(min(max_s, first_s * 2 ** max(0, level - 1)))
 
 
 def request_never_sent(exc: Exception) -> bool:

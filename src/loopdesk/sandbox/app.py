@@ -106,7 +106,11 @@ def create_sandbox_app(settings: Settings | None = None, world: World | None = N
     app.add_middleware(
         SandboxMiddleware,
         faults=faults,
-        limiter=RollingLimiter(per_minute) if per_minute > 0 else None,
+        limiter=(
+            RollingLimiter(per_minute, retry_after=settings.sandbox_rate_limit_retry_after)
+            if per_minute > 0
+            else None
+        ),
         token=token or None,
     )
     app.state.settings = settings

@@ -25,7 +25,7 @@ class FaultRule:
     path_contains: str = ""
     status: int | None = None
     latency_ms: int = 0
-    retry_after: float | None = None
+    retry_after: float | None = None  # sent as `Retry-After` only when set
     hang: bool = False
     malformed: bool = False
     times: int | None = None
@@ -141,13 +141,20 @@ class FaultController:
 
 
 def parse_fault_header(value: str) -> Fault:
-    """`latency=200; status=503`, `rate_limit=2`, `hang`, `malformed`, `retry_after=1`."""
+    """`latency=200; status=503`, `rate_limit`, `rate_limit=2`, `hang`, `malformed`.
+
+    A 429 carries `Retry-After` only when asked for (`rate_limit=2`, or `status=429;
+    retry_after=2`): Loop documents none, so a bare `rate_limit` sends none.
+    """
     fields: dict[str, Any] = {}
     for directive in filter(None, (d.strip() for d in value.split(";"))):
         name, has_value, raw = (p.strip() for p in directive.partition("="))
         name = name.lower().replace("-", "_")
         if name in ("hang", "malformed") and not has_value:
             fields[name] = True
+            continue
+        if name == "rate_limit" and not has_value:
+            fields["status"] = 429
             continue
         try:
             number = float(raw)

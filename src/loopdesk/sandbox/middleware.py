@@ -110,11 +110,10 @@ class SandboxMiddleware:
         wait = self.limiter.hit(f"{api.name}:{token}")
         if wait is None:
             return None
-        return json_response(
-            {"message": error_message(429)},
-            429,
-            headers={"Retry-After": retry_after_header(max(1, math.ceil(wait)))},
-        )
+        extra: dict[str, str] = {}
+        if self.limiter.retry_after:  # Loop documents none: only when asked for
+            extra["Retry-After"] = retry_after_header(max(1, math.ceil(wait)))
+        return json_response({"message": error_message(429)}, 429, headers=extra)
 
 
 def _route_path(scope: Scope) -> str:

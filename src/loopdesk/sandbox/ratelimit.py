@@ -1,4 +1,8 @@
-"""A per-key rolling-window limiter, like Loop's 300 requests a minute per API key."""
+"""A per-key rolling-window limiter, like Loop's 300 requests a minute per API key.
+
+Loop documents its 429 without a `Retry-After` header, so the sandbox sends none unless
+asked (`retry_after=True`, setting `LOOPDESK_SANDBOX_RATE_LIMIT_RETRY_AFTER`).
+"""
 
 from __future__ import annotations
 
@@ -14,8 +18,10 @@ class RollingLimiter:
         *,
         window_s: float = 60.0,
         clock: Callable[[], float] = time.monotonic,
+        retry_after: bool = False,
     ) -> None:
         self.per_window = per_window
+        self.retry_after = retry_after
         self.window_s = window_s
         self._clock = clock
         self._hits: dict[str, deque[float]] = {}
