@@ -10,7 +10,6 @@ import asyncio
 import json
 import time
 from dataclasses import dataclass
-from functools import partial
 from typing import Any
 
 import httpx
@@ -135,24 +134,66 @@ class UpstreamHTTP:
         method = method.upper()
         if idempotent is None:
             idempotent = method in IDEMPOTENT_METHODS
-        decide = partial(
-            retry_decision,
-            idempotent=idempotent,
-            max_retry_after=self._settings.http_max_retry_after_s,
-        )
+        budget = self._settings.http_retry_timeout_s
+        deadline = time.monotonic() + budget
+
+        def decide(exc: Exception) -> bool | float:
+            verdict = retry_decision(
+                exc, idempotent=idempotent, max_retry_after=self._settings.http_max_retry_after_s
+            )
+            # A wait that ends past the budget cannot bring an answer in time.
+            if not isinstance(verdict, bool) and time.monotonic() + verdict >= deadline:
+                return False
+            return verdict
+
         attempt_no = 0
+        last: RetryableResponse | httpx.TransportError | None = None
+        in_flight = False
         try:
-            async for attempt in stamina.retry_context(
-                on=decide,
-                attempts=self._settings.http_retry_attempts,
-                timeout=self._settings.http_retry_timeout_s,
-            ):
-                with attempt:
-                    attempt_no += 1
-                    if attempt_no > 1:
-                        self.stats.record_retry(endpoint)
-                    response = await self._attempt(method, path, endpoint, json_body, attempt_no)
-        except RetryableResponse as exc:
+            # The budget bounds the whole call: attempts, waits, queueing for a slot.
+            async with asyncio.timeout(budget):
+                async for attempt in stamina.retry_context(
+                    on=decide, attempts=self._settings.http_retry_attempts, timeout=budget
+                ):
+                    with attempt:
+                        attempt_no += 1
+                        if attempt_no > 1:
+                            self.stats.record_retry(endpoint)
+                        in_flight = True
+                        try:
+                            response = await self._attempt(
+                                method, path, endpoint, json_body, attempt_no
+                            )
+                        except (RetryableResponse, httpx.TransportError) as exc:
+                            in_flight, last = False, exc
+                            raise
+                        in_flight = False
+        except TimeoutError:
+            # Spent during a wait, the last failure stands; during an attempt, no answer.
+            if last is None or in_flight:
+                last = httpx.ReadTimeout(f"{self.service}: retry budget spent")
+            raise self._failure(
+                last, endpoint=endpoint, action=action, idempotent=idempotent, attempts=attempt_no
+            ) from None
+        except (RetryableResponse, httpx.TransportError) as exc:
+            error = self._failure(
+                exc, endpoint=endpoint, action=action, idempotent=idempotent, attempts=attempt_no
+            )
+            raise error from (None if isinstance(exc, RetryableResponse) else exc)
+        return self._decode(response, endpoint=endpoint, action=action, attempts=attempt_no)
+
+    def _failure(
+        self,
+        exc: RetryableResponse | httpx.TransportError,
+        *,
+        endpoint: str,
+        action: bool,
+        idempotent: bool,
+        attempts: int,
+    ) -> LoopError:
+        """The typed error for the last failure of a call, logged once."""
+        error: LoopError
+        if isinstance(exc, RetryableResponse):
             error = self.status_error(
                 exc.status,
                 exc.body,
@@ -161,15 +202,12 @@ class UpstreamHTTP:
                 action=action,
                 retry_after=exc.retry_after,
             )
-            self._log_failure(error, attempt_no)
-            raise error from None
-        except httpx.TransportError as exc:
+        else:
             error = self._transport_error(
                 exc, endpoint=endpoint, action=action, idempotent=idempotent
             )
-            self._log_failure(error, attempt_no)
-            raise error from exc
-        return self._decode(response, endpoint=endpoint, action=action, attempts=attempt_no)
+        self._log_failure(error, attempts)
+        return error
 
     async def _attempt(
         self, method: str, path: str, endpoint: str, json_body: Any, attempt_no: int
