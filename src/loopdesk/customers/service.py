@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections import Counter
 from datetime import UTC, datetime, timedelta
 from typing import Any, Literal
 
@@ -146,15 +147,15 @@ class CustomerService:
             fetched = await db.fetched_at(session, addresses)
             if lists:
                 known = {r.id for r in returns}
-                stored = await db.returns_for_emails(
-                    session,
-                    sorted(lists),
-                    since=since,
-                    limit_per_email=self.options.returns_per_email,
-                )
-                extra = [r for r in stored if r.id not in known]
-                returns += extra
-                filled = filled or bool(extra)
+                # A list that failed part-way may have brought some: the limit holds.
+                shown = Counter(db.normalize_email(r.customerEmail) for r in returns)
+                stored = await db.returns_for_emails(session, sorted(lists), since=since)
+                for ret in stored:  # newest first
+                    address = db.normalize_email(ret.customerEmail)
+                    if ret.id not in known and shown[address] < self.options.returns_per_email:
+                        shown[address] += 1
+                        returns.append(ret)
+                        filled = True
             for index, ret in enumerate(returns):
                 found = await db.get_return(session, ret.id) if ret.id in notes else None
                 if found is not None and found[1].notes:
