@@ -19,6 +19,7 @@ import sys
 import time
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -269,6 +270,7 @@ def _issues(meta: dict[str, Any]) -> set[tuple[str, str | None]]:
 async def test_lookup_under_fault(harness: Harness, case: Case, variant: str) -> None:
     customer = customer_for(case, variant)
     warm = variant == "warm"
+    first: dict[str, Any] = {}
     if warm:  # the store holds this customer from an earlier, clean lookup
         first = (await harness.lookup(customer, no_cache=True)).json()
         assert first["meta"]["source"] == harness.source and not first["meta"]["errors"]
@@ -310,8 +312,11 @@ async def test_lookup_under_fault(harness: Harness, case: Case, variant: str) ->
     stood_in = warm and bool(expected)
     assert meta["stale"] is (every_list_failed or stood_in)
     assert meta["source"] == ("store" if every_list_failed else harness.source)
-    if stood_in:
-        assert meta["asOf"]
+    if warm and meta["stale"]:  # as of the clean lookup that filled the store, not of now
+        at = datetime.fromisoformat
+        assert at(first["meta"]["fetchedAt"]) <= at(meta["asOf"]) < at(meta["fetchedAt"])
+    elif not meta["stale"]:
+        assert meta["asOf"] == meta["fetchedAt"]
 
 
 async def test_lookup_with_loop_unreachable(tmp_path: Path) -> None:
