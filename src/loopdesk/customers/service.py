@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections import Counter
 from datetime import UTC, datetime, timedelta
 from typing import Any, Literal
 
@@ -129,7 +130,47 @@ class CustomerService:
                 # When the fetch finished: waiting workers compare with their own start.
                 stamp = datetime.now(UTC)
                 await db.mark_fetched(session, addresses, stamp, view.orders)
+        if view.meta.errors:
+            return await self._fill_from_store(addresses, view)
         return view
+
+    async def _fill_from_store(self, addresses: list[str], view: CustomerView) -> CustomerView:
+        """Part of the fetch failed: what the store holds stands in for the missing part
+        (an address's returns, a return's notes, the orders), and the view says stale."""
+        errors = view.meta.errors
+        lists = {e.email for e in errors if e.source == "returns" and e.email}
+        notes = {e.returnId for e in errors if e.source == "notes" and e.returnId}
+        orders_failed = any(e.source == "orders" for e in errors)
+        since = datetime.now(UTC) - timedelta(days=self.options.returns_days)
+        returns, orders, filled = list(view.returns), view.orders, False
+        async with self.store.reader() as session:
+            fetched = await db.fetched_at(session, addresses)
+            if lists:
+                known = {r.id for r in returns}
+                # A list that failed part-way may have brought some: the limit holds.
+                shown = Counter(db.normalize_email(r.customerEmail) for r in returns)
+                stored = await db.returns_for_emails(session, sorted(lists), since=since)
+                for ret in stored:  # newest first
+                    address = db.normalize_email(ret.customerEmail)
+                    if ret.id not in known and shown[address] < self.options.returns_per_email:
+                        shown[address] += 1
+                        returns.append(ret)
+                        filled = True
+            for index, ret in enumerate(returns):
+                found = await db.get_return(session, ret.id) if ret.id in notes else None
+                if found is not None and found[1].notes:
+                    returns[index] = ret.with_notes(found[1].notes)
+                    filled = True
+            if orders_failed and not orders:
+                orders = (await db.stored_orders(session, addresses))[: self.options.max_orders]
+                filled = filled or bool(orders)
+        if not filled:
+            return view
+        returns.sort(key=lambda r: (r.updated, r.id), reverse=True)
+        meta = view.meta.model_copy(
+            update={"stale": True, "asOf": fetched.isoformat() if fetched else None}
+        )
+        return view.model_copy(update={"returns": returns, "orders": orders, "meta": meta})
 
     async def _from_store(
         self, addresses: list[str], fetched: datetime, now: datetime

@@ -10,7 +10,6 @@ import asyncio
 import json
 import time
 from dataclasses import dataclass
-from functools import partial
 from typing import Any
 
 import httpx
@@ -71,9 +70,11 @@ class InvalidLoopBody(InvalidUpstreamData):
 
 @dataclass
 class _Attempts:
-    """Attempts sent so far for one request, across 429 pauses and stamina's retries."""
+    """Attempts sent so far for one request, across 429 pauses and stamina's retries,
+    and the deadline of the whole call, which Loop's 429s may push back."""
 
     n: int = 0
+    bound: asyncio.Timeout | None = None
 
 
 class UpstreamHTTP:
@@ -138,21 +139,66 @@ class UpstreamHTTP:
         method = method.upper()
         if idempotent is None:
             idempotent = method in IDEMPOTENT_METHODS
-        decide = partial(
-            retry_decision,
-            idempotent=idempotent,
-            max_retry_after=self._settings.http_max_retry_after_s,
-        )
+        budget = self._settings.http_retry_timeout_s
         attempts = _Attempts()
+        last: RetryableResponse | httpx.TransportError | None = None
+        in_flight = False
         try:
-            async for attempt in stamina.retry_context(
-                on=decide,
-                attempts=self._settings.http_retry_attempts,
-                timeout=self._settings.http_retry_timeout_s,
-            ):
-                with attempt:
-                    response = await self._send(method, path, endpoint, json_body, attempts)
-        except RetryableResponse as exc:
+            # The budget bounds the whole call: attempts, waits, queueing for a slot.
+            # Only Loop's own 429s stretch it (`_send`), up to `loop_rate_limit_max_wait_s`.
+            async with asyncio.timeout(budget) as bound:
+                attempts.bound = bound
+
+                def decide(exc: Exception) -> bool | float:
+                    verdict = retry_decision(
+                        exc,
+                        idempotent=idempotent,
+                        max_retry_after=self._settings.http_max_retry_after_s,
+                    )
+                    # A wait that ends past the budget cannot bring an answer in time.
+                    when = bound.when()
+                    now = asyncio.get_running_loop().time()
+                    if not isinstance(verdict, bool) and when is not None and now + verdict >= when:
+                        return False
+                    return verdict
+
+                async for attempt in stamina.retry_context(
+                    on=decide, attempts=self._settings.http_retry_attempts, timeout=budget
+                ):
+                    with attempt:
+                        in_flight = True
+                        try:
+                            response = await self._send(method, path, endpoint, json_body, attempts)
+                        except (RetryableResponse, httpx.TransportError) as exc:
+                            in_flight, last = False, exc
+                            raise
+                        in_flight = False
+        except TimeoutError:
+            # Spent during a wait, the last failure stands; during an attempt, no answer.
+            if last is None or in_flight:
+                last = httpx.ReadTimeout(f"{self.service}: retry budget spent")
+            raise self._failure(
+                last, endpoint=endpoint, action=action, idempotent=idempotent, attempts=attempts.n
+            ) from None
+        except (RetryableResponse, httpx.TransportError) as exc:
+            error = self._failure(
+                exc, endpoint=endpoint, action=action, idempotent=idempotent, attempts=attempts.n
+            )
+            raise error from (None if isinstance(exc, RetryableResponse) else exc)
+        return self._decode(response, endpoint=endpoint, action=action, attempts=attempts.n)
+
+    def _failure(
+        self,
+        exc: RetryableResponse | httpx.TransportError,
+        *,
+        endpoint: str,
+        action: bool,
+        idempotent: bool,
+        attempts: int,
+    ) -> LoopError:
+        """The typed error for the last failure of a call, logged once."""
+        error: LoopError
+        if isinstance(exc, RetryableResponse):
             error = self.status_error(
                 exc.status,
                 exc.body,
@@ -164,15 +210,12 @@ class UpstreamHTTP:
             if not idempotent and exc.status >= 500:
                 # A gateway's 502/503/504 (or Loop's 500) says nothing of the write itself.
                 error.details["outcomeUnknown"] = True
-            self._log_failure(error, attempts.n)
-            raise error from None
-        except httpx.TransportError as exc:
+        else:
             error = self._transport_error(
                 exc, endpoint=endpoint, action=action, idempotent=idempotent
             )
-            self._log_failure(error, attempts.n)
-            raise error from exc
-        return self._decode(response, endpoint=endpoint, action=action, attempts=attempts.n)
+        self._log_failure(error, attempts)
+        return error
 
     async def _send(
         self, method: str, path: str, endpoint: str, json_body: Any, attempts: _Attempts
@@ -197,6 +240,7 @@ class UpstreamHTTP:
             too_long = retry_after is not None and retry_after > settings.http_max_retry_after_s
             if too_long or time.monotonic() + paused > deadline:
                 break
+            _extend(attempts.bound, paused)
         if is_retryable_status(response.status_code):
             raise RetryableResponse(
                 response.status_code,
@@ -343,6 +387,16 @@ class UpstreamHTTP:
             attempts=attempts,
             message=redact_text(self._scrub(error.message)),
         )
+
+
+def _extend(bound: asyncio.Timeout | None, seconds: float) -> None:
+    """Push the call's deadline back so a pause Loop asked for (429) fits in it."""
+    if bound is None:
+        return
+    wanted = asyncio.get_running_loop().time() + seconds + 1.0
+    when = bound.when()
+    if when is not None and when < wanted:
+        bound.reschedule(wanted)
 
 
 def _error_body(response: httpx.Response) -> Any:

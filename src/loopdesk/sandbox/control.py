@@ -35,6 +35,7 @@ class FaultSpec(BaseModel):
     malformed: bool = False
     times: int | None = Field(default=None, ge=0)
     method: str | None = None
+    html: bool = False
 
 
 class WebhookSpec(BaseModel):

@@ -31,6 +31,7 @@ class FaultRule:
     times: int | None = None
     method: str | None = None
     fired: int = 0
+    html: bool = False
 
     def matches(self, method: str, target: str) -> bool:
         """`target` is the path, plus `?query` when there is one."""
@@ -53,10 +54,12 @@ class Fault:
     retry_after: float | None = None
     hang: bool = False
     malformed: bool = False
+    # An HTML error page (a proxy's or load balancer's) instead of Loop's JSON.
+    html: bool = False
 
     @property
     def fails(self) -> bool:
-        return self.status is not None or self.hang or self.malformed
+        return self.status is not None or self.hang or self.malformed or self.html
 
 
 class FaultController:
@@ -82,11 +85,13 @@ class FaultController:
         malformed: bool = False,
         times: int | None = None,
         method: str | None = None,
+        html: bool = False,
     ) -> None:
         """Apply a fault to requests whose path (or path?query) contains `path_contains`.
 
         Rules are tried in the order added and the first live one fires, so
         `add(status=500, times=2)` then `add()` means "fail twice, then succeed".
+        `html=True` answers an HTML error page, with `status` (502 when not given).
         """
         if status is not None and not 100 <= status <= 599:
             raise ValueError(f"status must be an HTTP status code, not {status}")
@@ -96,7 +101,15 @@ class FaultController:
             raise ValueError("times cannot be negative")
         self.rules.append(
             FaultRule(
-                path_contains, status, latency_ms, retry_after, hang, malformed, times, method
+                path_contains,
+                status,
+                latency_ms,
+                retry_after,
+                hang,
+                malformed,
+                times,
+                method,
+                html=html,
             )
         )
 
@@ -132,16 +145,20 @@ class FaultController:
         chosen = asked
         if rule is not None:
             rule.fired += 1
-            chosen = Fault(0, rule.status, rule.retry_after, rule.hang, rule.malformed)
+            chosen = Fault(
+                0, rule.status, rule.retry_after, rule.hang, rule.malformed, html=rule.html
+            )
         status = chosen.status
         if not chosen.fails and self.error_rate > 0 and self._rng.random() < self.error_rate:
             status = 500
         latency = self.latency_ms + asked.latency_ms + (rule.latency_ms if rule else 0)
-        return Fault(latency, status, chosen.retry_after, chosen.hang, chosen.malformed)
+        return Fault(
+            latency, status, chosen.retry_after, chosen.hang, chosen.malformed, html=chosen.html
+        )
 
 
 def parse_fault_header(value: str) -> Fault:
-    """`latency=200; status=503`, `rate_limit`, `rate_limit=2`, `hang`, `malformed`.
+    """`latency=200; status=503`, `rate_limit`, `rate_limit=2`, `hang`, `malformed`, `html`.
 
     A 429 carries `Retry-After` only when asked for (`rate_limit=2`, or `status=429;
     retry_after=2`): Loop documents none, so a bare `rate_limit` sends none.
@@ -150,7 +167,7 @@ def parse_fault_header(value: str) -> Fault:
     for directive in filter(None, (d.strip() for d in value.split(";"))):
         name, has_value, raw = (p.strip() for p in directive.partition("="))
         name = name.lower().replace("-", "_")
-        if name in ("hang", "malformed") and not has_value:
+        if name in ("hang", "malformed", "html") and not has_value:
             fields[name] = True
             continue
         if name == "rate_limit" and not has_value:

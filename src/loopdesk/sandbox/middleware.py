@@ -85,6 +85,9 @@ class SandboxMiddleware:
         if fault.hang:
             await _hang(scope, receive, send)
             return
+        if fault.html:
+            await _html_page(fault)(scope, receive, send)
+            return
         if fault.status is not None:
             await _fault_response(fault, api)(scope, receive, send)
             return
@@ -131,6 +134,21 @@ def _fault_response(fault: Fault, api: Api | None) -> Response:
     if fault.retry_after is not None:
         headers["Retry-After"] = retry_after_header(fault.retry_after)
     return json_response({"message": error_message(status)}, status, headers)
+
+
+def _html_page(fault: Fault) -> Response:
+    """The HTML page a proxy in front of Loop serves when the app behind it fails."""
+    status = fault.status or 502
+    title = f"{status} {error_message(status)}"
+    page = (
+        f"<html>\r\n<head><title>{title}</title></head>\r\n<body>\r\n"
+        f"<center><h1>{title}</h1></center>\r\n<hr><center>nginx</center>\r\n"
+        "</body>\r\n</html>\r\n"
+    )
+    headers = {}
+    if fault.retry_after is not None:
+        headers["Retry-After"] = retry_after_header(fault.retry_after)
+    return Response(page, status_code=status, headers=headers, media_type="text/html")
 
 
 async def _hang(scope: Scope, receive: Receive, send: Send) -> None:
