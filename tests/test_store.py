@@ -17,6 +17,7 @@ import asyncpg
 import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
 from sqlalchemy import Connection, func, inspect, select, text
 from sqlalchemy.dialects.sqlite.aiosqlite import dialect as sqlite_dialect
 
@@ -24,6 +25,7 @@ from loopdesk import store as db
 from loopdesk.domain.models import LoopReturn, Note, Order, Shipment
 from loopdesk.domain.normalize import normalize_return
 from loopdesk.errors import InvalidInput
+from loopdesk.store.migrate import alembic_config
 from loopdesk.store.schema import api_keys, metadata, webhook_events
 from loopdesk.store.types import UTCDateTime
 
@@ -171,7 +173,7 @@ async def test_migrations_create_the_schema_and_are_idempotent(
         async with opened.engine.connect() as connection:
             assert set(TABLES) <= await connection.run_sync(_table_names)
             version = await connection.scalar(text("SELECT version_num FROM alembic_version"))
-            assert version == "0001_initial"
+            assert version == ScriptDirectory.from_config(alembic_config()).get_current_head()
             # The migration and the metadata the queries use describe the same schema.
             assert await connection.run_sync(_schema_drift) == []
         assert await opened.ping()
@@ -423,6 +425,8 @@ async def test_failed_events_are_listed_for_replay(store: db.Store) -> None:
         assert await db.event_counts(session) == {
             "received": 0,
             "applied": 1,
+            "unchanged": 0,
+            "stale": 0,
             "failed": 1,
             "ignored": 1,
         }

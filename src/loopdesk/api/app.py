@@ -26,7 +26,7 @@ from loopdesk.api.keycache import KeyCache
 from loopdesk.api.limits import BodySizeLimit
 from loopdesk.api.metrics import Metrics, RequestMetrics
 from loopdesk.customers.service import CustomerService
-from loopdesk.customers.webhooks import ingest
+from loopdesk.customers.webhooks import ReturnReads, ingest, replay_received
 from loopdesk.logs import configure_logging
 from loopdesk.loop.returns import ReturnAction
 from loopdesk.runtime import SANDBOX_NOTICE, Upstream
@@ -99,6 +99,9 @@ def create_app(
             source="sandbox" if upstream.sandbox is not None else "loop",
         )
         app.state.actions = ActionRunner(opened, upstream.returns)
+        app.state.webhook_reads = reads = ReturnReads(upstream.returns)
+        # Events a crash or an outage left `received` are applied now, beside requests.
+        replaying = asyncio.create_task(replay_received(opened, reads))
         receiver: httpx.AsyncClient | None = None
         if upstream.sandbox is not None:
             log.warning("sandbox.in_use", notice=SANDBOX_NOTICE)
@@ -117,6 +120,9 @@ def create_app(
         try:
             yield
         finally:
+            replaying.cancel()
+            with contextlib.suppress(BaseException):
+                await replaying
             if receiver is not None and upstream.sandbox is not None:
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(upstream.sandbox.state.webhook_tasks_drained(), 5)
@@ -195,7 +201,13 @@ def create_app(
     ) -> dict[str, Any]:
         body = await request.body()
         secret = settings.loop_webhook_secret.get_secret_value()
-        result = await ingest(request.app.state.store, body, x_loop_signature, secret)
+        result = await ingest(
+            request.app.state.store,
+            body,
+            x_loop_signature,
+            secret,
+            reads=request.app.state.webhook_reads,
+        )
         if result.result == "applied":
             request.app.state.customers.invalidate()
         metrics.webhooks.labels(result.result).inc()

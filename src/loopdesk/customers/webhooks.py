@@ -1,29 +1,109 @@
 """Loop's webhooks keep the store fresh: verify, store, acknowledge, apply.
 
-An event is committed to the events table before anything else happens to it, so an
-acknowledged event is never lost: one that fails to apply stays there marked `failed`
-and `replay_failed` applies it again.
+An event is committed to the events table (`received`) before it is applied, so an
+acknowledged event is never lost. Applying it claims the row, writes the return and
+marks the outcome in one transaction: a crash or an outage in between leaves it
+`received`, and its redelivery, `loopdesk webhooks replay` or the next start-up
+applies it, exactly once. An event that can never be applied as sent is stored
+`failed` with the reason and acknowledged, so Loop stops retrying.
+
+Which event wins is decided by its version (see `loopdesk.domain.webhooks`); an event
+that cannot be ordered against the stored return (no version, equal times) makes us
+read the return from Loop and store what Loop says now, one read per return at a time.
 """
 
 from __future__ import annotations
 
-import hashlib
 from dataclasses import dataclass
-from typing import Any, Literal
+from datetime import datetime
+from typing import Any, Literal, Protocol
 
 import structlog
+from sqlalchemy.exc import DataError, IntegrityError, SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from loopdesk import store as db
+from loopdesk.customers.coalesce import Coalescer
+from loopdesk.domain.models import LoopReturn
 from loopdesk.domain.normalize import normalize_return
-from loopdesk.domain.webhooks import WebhookEvent, parse_event, signature_valid
-from loopdesk.errors import InvalidInput, LoopdeskError, Unauthorized
+from loopdesk.domain.webhooks import (
+    Decision,
+    Source,
+    Version,
+    WebhookEvent,
+    check_return,
+    decide,
+    decide_label,
+    dedupe_key,
+    envelope,
+    parse_event,
+    return_id_of,
+    signature_valid,
+    timestamp,
+)
+from loopdesk.errors import (
+    InvalidInput,
+    InvalidUpstreamData,
+    LoopdeskError,
+    LoopError,
+    LoopNotFound,
+    LoopRejected,
+    LoopUnavailable,
+    LoopValidationError,
+    Unauthorized,
+)
 
 log = structlog.get_logger(__name__)
 
 LABEL_FIELDS = ("carrier", "tracking_number", "label_status", "label_updated_at")
-Applied = Literal["applied", "ignored", "failed"]
-Result = Literal["applied", "duplicate", "ignored", "failed"]
+# Webhook envelope fields that are not part of the return object.
+ENVELOPE_FIELDS = ("topic", "trigger")
+Result = Literal["applied", "unchanged", "stale", "ignored", "failed", "duplicate"]
+# Errors that no retry can cure: the event is stored `failed` with the reason.
+_PERMANENT = (
+    InvalidInput,
+    InvalidUpstreamData,
+    LoopNotFound,
+    LoopRejected,
+    LoopValidationError,
+    DataError,
+    IntegrityError,
+    ValueError,
+    OverflowError,
+    TypeError,
+    KeyError,
+)
+
+
+_NOT_APPLIED: dict[Decision, Result] = {
+    Decision.STALE: "stale",
+    Decision.UNCHANGED: "unchanged",
+}
+
+
+class WebhookDeferred(LoopdeskError):
+    """Stored, not applied yet (Loop or the database is unavailable): send it again."""
+
+    code = "webhook_deferred"
+    http_status = 503
+
+
+class ReturnReader(Protocol):
+    async def return_details(self, return_id: str) -> Any: ...
+
+
+class ReturnReads:
+    """The reads from Loop that events without a usable version ask for."""
+
+    def __init__(self, reader: ReturnReader | None) -> None:
+        self._reader = reader
+        self._calls: Coalescer[Any] = Coalescer()
+
+    async def read(self, return_id: str) -> Any:
+        reader = self._reader
+        if reader is None:
+            raise LoopUnavailable("no Loop client configured to read the return")
+        return await self._calls.run(return_id, lambda: reader.return_details(return_id))
 
 
 @dataclass(frozen=True)
@@ -32,69 +112,305 @@ class Ingested:
     result: Result
 
 
+class _NeedsLoop(Exception):
+    """The stored return and the event cannot be ordered: read the return from Loop."""
+
+
 async def ingest(
-    store: db.Store, body: bytes, presented_signature: str | None, secret: str
+    store: db.Store,
+    body: bytes,
+    presented_signature: str | None,
+    secret: str,
+    *,
+    reads: ReturnReads | None = None,
 ) -> Ingested:
     if not signature_valid(body, presented_signature, secret):
         raise Unauthorized("missing or invalid X-Loop-Signature")
+    event, problem = _parse(body)
+    topic, trigger, return_id = (
+        (event.topic, event.trigger, event.return_id) if event else envelope(body)
+    )
     try:
-        event: WebhookEvent | None = parse_event(body)
-    except InvalidInput:
-        event = None  # signed but unreadable: kept for a person to look at
-    async with store.session() as session:
-        event_id, new = await db.record_event(
-            session,
-            dedupe_key=event.dedupe_key if event else hashlib.sha256(body).hexdigest(),
-            topic=event.topic if event else "unknown",
-            trigger=event.trigger if event else "",
-            return_id=event.return_id if event else None,
-            body=body,
-        )
-    if not new:
-        return Ingested(event_id, "duplicate")
-    result = await _apply(store, event_id, event)
-    return Ingested(event_id, result)
+        async with store.session() as session:
+            event_id, new = await db.record_event(
+                session,
+                dedupe_key=event.dedupe_key if event else dedupe_key(body, topic, trigger),
+                topic=topic,
+                trigger=trigger,
+                return_id=return_id,
+                body=body,
+                status="failed" if problem else "received",
+                error=problem,
+            )
+            status = "received" if new else await db.event_status(session, event_id)
+    except SQLAlchemyError as exc:
+        log.warning("webhook.store_failed", error=type(exc).__name__)
+        raise WebhookDeferred("the event could not be stored; send it again") from None
+    if event is None or status != "received":
+        if problem and new:
+            log.warning("webhook.unusable", event_id=event_id, error=problem)
+        return Ingested(event_id, "failed" if new else "duplicate")
+    # A redelivery of an event stored but never applied applies it now.
+    return Ingested(event_id, await apply_event(store, event_id, event, reads))
 
 
-async def replay_failed(store: db.Store, *, limit: int = 100) -> dict[str, int]:
-    async with store.session() as session:
-        failed = await db.failed_events(session, limit=limit)
+async def replay(
+    store: db.Store,
+    *,
+    reads: ReturnReads | None = None,
+    statuses: tuple[str, ...] = db.REPLAYABLE,
+    limit: int = 100,
+) -> dict[str, int]:
+    """Apply the stored events in `statuses` (oldest first, at most `limit`): the
+    counts of their new outcomes (`received`: still not applicable, e.g. Loop down)."""
     counts: dict[str, int] = {}
-    for row in failed:
-        try:
-            event: WebhookEvent | None = parse_event(bytes(row.body))
-        except InvalidInput:
-            event = None
-        result = await _apply(store, row.id, event)
-        counts[result] = counts.get(result, 0) + 1
+    after, left = 0, max(limit, 0)
+    while left:
+        async with store.reader() as session:
+            rows = await db.events_in(session, statuses, limit=min(left, 100), after_id=after)
+        if not rows:
+            break
+        for row in rows:
+            after, left = row.id, left - 1
+            result = await _replay_one(store, reads, row, statuses)
+            counts[result] = counts.get(result, 0) + 1
     return counts
 
 
-async def _apply(store: db.Store, event_id: int, event: WebhookEvent | None) -> Applied:
-    """Apply and mark the event in one transaction; on failure, mark it failed."""
-    try:
-        if event is None:
-            raise InvalidInput("webhook body is not a JSON object")
+async def replay_received(store: db.Store, reads: ReturnReads | None) -> dict[str, int]:
+    """Start-up: apply what a crash or an outage left `received`."""
+    counts = await replay(store, reads=reads, statuses=("received",), limit=1_000_000)
+    if counts:
+        log.info("webhook.replayed_at_start", **counts)
+    return counts
+
+
+async def _replay_one(
+    store: db.Store, reads: ReturnReads | None, row: db.EventRow, statuses: tuple[str, ...]
+) -> str:
+    event, problem = _parse(row.body)
+    if event is None:
         async with store.session() as session:
-            status = await _apply_event(session, event)
-            await db.mark_event(session, event_id, status, None)
-        return status
-    except (LoopdeskError, ValueError, KeyError, TypeError) as exc:
-        error = getattr(exc, "message", None) or str(exc)
+            if not await db.claim_event(session, row.id, statuses):
+                return "duplicate"
+            await db.mark_event(session, row.id, "failed", problem)
+        return "failed"
+    try:
+        return await apply_event(store, row.id, event, reads, statuses=statuses)
+    except WebhookDeferred:
+        return "received"
+
+
+def _parse(body: bytes) -> tuple[WebhookEvent | None, str | None]:
+    try:
+        return parse_event(body), None
+    except InvalidInput as exc:
+        return None, exc.message
+
+
+async def apply_event(
+    store: db.Store,
+    event_id: int,
+    event: WebhookEvent,
+    reads: ReturnReads | None,
+    *,
+    statuses: tuple[str, ...] = ("received",),
+) -> Result:
+    """Apply one stored event; WebhookDeferred when it stays `received` for now."""
+    try:
+        try:
+            return await _apply_once(store, event_id, event, None, statuses)
+        except _NeedsLoop:
+            assert event.return_id is not None  # parse_event refuses return events without
+            fetched = await (reads or ReturnReads(None)).read(event.return_id)
+            return await _apply_once(store, event_id, event, fetched, statuses)
+    except _PERMANENT as exc:
+        error = _reason(exc)
         log.warning("webhook.apply_failed", event_id=event_id, error=error)
+        async with store.session() as session:
+            if await db.claim_event(session, event_id, statuses):
+                await db.mark_event(session, event_id, "failed", error)
+        return "failed"
+    except (LoopError, SQLAlchemyError) as exc:
+        error = _reason(exc)
+        log.warning("webhook.apply_deferred", event_id=event_id, error=error)
+        try:
+            async with store.session() as session:
+                await db.note_event_error(session, event_id, error)
+        except SQLAlchemyError:
+            pass  # the database is what failed: the event stays `received` all the same
+        raise WebhookDeferred(
+            "the event is stored and will be applied when it is sent again",
+            details={"eventId": event_id},
+        ) from None
+
+
+def _reason(exc: BaseException) -> str:
+    if isinstance(exc, LoopNotFound):
+        return "Loop does not know this return"
+    if isinstance(exc, LoopdeskError):
+        return exc.message
+    if isinstance(exc, SQLAlchemyError):
+        # Never the statement's parameters: they hold customer data.
+        return f"database error: {type(getattr(exc, 'orig', exc)).__name__}"
+    return f"{type(exc).__name__}: {exc}"[:500]
+
+
+async def _apply_once(
+    store: db.Store,
+    event_id: int,
+    event: WebhookEvent,
+    fetched: Any,
+    statuses: tuple[str, ...],
+) -> Result:
     async with store.session() as session:
-        await db.mark_event(session, event_id, "failed", error)
-    return "failed"
+        if not await db.claim_event(session, event_id, statuses):
+            return "duplicate"  # another process applied it meanwhile
+        result: Result
+        if event.topic == "return":
+            result = await _apply_return(session, event, fetched)
+        elif event.topic == "label":
+            result = await _apply_label(session, event, fetched)
+        else:
+            result = "ignored"
+        await db.mark_event(session, event_id, result)
+    return result
 
 
-async def _apply_event(session: AsyncSession, event: WebhookEvent) -> Applied:
-    payload = event.payload
-    if event.topic == "return":
-        raw = {k: v for k, v in payload.items() if k not in ("topic", "trigger")}
-        await db.upsert_returns(session, [(raw, normalize_return(raw))])
-        return "applied"
-    if event.topic == "label" and event.return_id:
-        fields: dict[str, Any] = {k: payload[k] for k in LABEL_FIELDS if k in payload}
-        known = await db.apply_label_update(session, event.return_id, fields)
-        return "applied" if known else "ignored"
-    return "ignored"
+# --- return events ----------------------------------------------------------------
+
+
+async def _apply_return(session: AsyncSession, event: WebhookEvent, fetched: Any) -> Result:
+    return_id = _id(event)
+    await db.lock_return(session, return_id)
+    stored = await db.stored_return(session, return_id)
+    if fetched is not None:
+        return await _store_read(session, return_id, stored, fetched)
+    raw = {k: v for k, v in event.payload.items() if k not in ENVELOPE_FIELDS}
+    check_return(raw)
+    if stored is not None:
+        raw = _newer_label(stored.raw, raw)
+    version = event.version
+    view = normalize_return(raw)
+    view = _at(view, _written_at(view, version, stored))
+    same = stored is not None and stored.normalized == view.to_json(include_notes=False)
+    decision = decide(version, _stored_version(stored), same=same)
+    if decision is Decision.FETCH:
+        raise _NeedsLoop
+    if decision is not Decision.APPLY:
+        return _NOT_APPLIED[decision]
+    written = await db.write_return(
+        session,
+        raw,
+        view,
+        version_source=None if version is None or version.exact else version.source.value,
+        version_rank=version.rank if version else 0,
+    )
+    return "applied" if written else "stale"
+
+
+def _written_at(
+    view: LoopReturn, version: Version | None, stored: db.StoredReturn | None
+) -> datetime:
+    """The `updated_at` to store: Loop's own when sent; else the latest of what is
+    stored and the event's lower bound, so it never moves backwards."""
+    if version is not None and version.exact:
+        return version.at
+    candidates = [view.updated]
+    if version is not None:
+        candidates.append(version.at)
+    if stored is not None:
+        candidates.append(stored.updated_at)
+    return max(candidates)
+
+
+async def _store_read(
+    session: AsyncSession, return_id: str, stored: db.StoredReturn | None, fetched: Any
+) -> Result:
+    """Store what Loop says now, unless our copy is newer than Loop's answer."""
+    if not isinstance(fetched, dict):
+        raise InvalidUpstreamData("Loop's return details are not an object")
+    if return_id_of(fetched.get("id")) != return_id:
+        raise InvalidUpstreamData("Loop's return details are of another return")
+    check_return(fetched)
+    view = normalize_return(fetched)
+    if stored is not None:
+        if view.updated < stored.updated_at:
+            return "unchanged"
+        if stored.normalized == view.to_json(include_notes=False):
+            return "unchanged"
+    written = await db.write_return(session, fetched, view, version_source=None, version_rank=0)
+    return "applied" if written else "unchanged"
+
+
+def _stored_version(stored: db.StoredReturn | None) -> Version | None:
+    if stored is None:
+        return None
+    source = Source(stored.version_source) if stored.version_source else Source.UPDATED_AT
+    return Version(stored.updated_at, source, stored.version_rank)
+
+
+def _newer_label(stored_raw: dict[str, Any], raw: dict[str, Any]) -> dict[str, Any]:
+    """A return event older than the stored label keeps the stored label fields."""
+    stored_at = _label_at(stored_raw)
+    incoming = timestamp(raw.get("label_updated_at"), "label_updated_at")
+    if stored_at is None or (incoming is not None and incoming >= stored_at):
+        return raw
+    return {**raw, **{k: stored_raw[k] for k in LABEL_FIELDS if k in stored_raw}}
+
+
+# --- label events -----------------------------------------------------------------
+
+
+async def _apply_label(session: AsyncSession, event: WebhookEvent, fetched: Any) -> Result:
+    """Label fields onto the stored return; a return the store does not hold yet is
+    read from Loop first, so the event is never dropped."""
+    return_id = _id(event)
+    await db.lock_return(session, return_id)
+    stored = await db.stored_return(session, return_id)
+    read: Result = "unchanged"
+    if fetched is not None:
+        read = await _store_read(session, return_id, stored, fetched)
+        stored = await db.stored_return(session, return_id)
+    if stored is None:
+        raise _NeedsLoop
+    fields = {k: event.payload[k] for k in LABEL_FIELDS if k in event.payload}
+    merged = {**stored.raw, **fields}
+    view = _at(normalize_return(merged), stored.updated_at)
+    same = stored.normalized == view.to_json(include_notes=False)
+    incoming = event.version.at if event.version else None
+    decision = decide_label(incoming, _label_at(stored.raw), same=same)
+    if decision is Decision.FETCH:
+        if fetched is not None:  # Loop's answer is what the return is now
+            return read
+        raise _NeedsLoop
+    if decision is not Decision.APPLY:
+        return "applied" if read == "applied" else _NOT_APPLIED[decision]
+    await db.write_return(
+        session,
+        merged,
+        view,
+        version_source=stored.version_source,
+        version_rank=stored.version_rank,
+    )
+    return "applied"
+
+
+def _label_at(raw: dict[str, Any]) -> datetime | None:
+    try:
+        return timestamp(raw.get("label_updated_at"), "label_updated_at")
+    except InvalidInput:
+        return None  # a bad stored value orders nothing
+
+
+def _id(event: WebhookEvent) -> str:
+    if event.return_id is None:
+        raise InvalidInput(f"webhook `{event.topic}` event names no return")
+    return event.return_id
+
+
+def _at(view: LoopReturn, moment: datetime) -> LoopReturn:
+    """The view with `updatedAt` at `moment` (as Loop wrote it when it is that time)."""
+    if view.updated == moment:
+        return view
+    return view.model_copy(update={"updatedAt": moment.isoformat()})

@@ -2,17 +2,19 @@
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import delete, func, select, update
+from sqlalchemy import delete, func, select, text, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from loopdesk.domain.models import LoopReturn, Note
 from loopdesk.domain.normalize import normalize_return
 from loopdesk.domain.timestamps import normalize_timestamp, parse_iso
-from loopdesk.store.dialect import insert, rowcount
+from loopdesk.store.dialect import dialect_name, insert, rowcount
 from loopdesk.store.schema import notes, returns
 from loopdesk.store.types import utcnow
 
@@ -38,7 +40,20 @@ def _row(raw: dict[str, Any], view: LoopReturn, now: datetime) -> dict[str, Any]
         "raw": raw,
         "normalized": view.to_json(include_notes=False),
         "stored_at": now,
+        "version_source": None,
+        "version_rank": None,
     }
+
+
+_WRITTEN = (
+    "customer_email",
+    "updated_at",
+    "raw",
+    "normalized",
+    "stored_at",
+    "version_source",
+    "version_rank",
+)
 
 
 async def upsert_returns(
@@ -63,10 +78,7 @@ async def upsert_returns(
         excluded = statement.excluded
         statement = statement.on_conflict_do_update(
             index_elements=[returns.c.id],
-            set_={
-                name: excluded[name]
-                for name in ("customer_email", "updated_at", "raw", "normalized", "stored_at")
-            },
+            set_={name: excluded[name] for name in _WRITTEN},
             where=excluded.updated_at >= returns.c.updated_at,
         )
         written += await rowcount(session, statement)
@@ -119,6 +131,74 @@ async def get_return(
         return None
     found = await _notes_of(session, [return_id])
     return row.raw, _view(row.normalized, found.get(return_id, []))
+
+
+@dataclass(frozen=True)
+class StoredReturn:
+    raw: dict[str, Any]
+    normalized: dict[str, Any]
+    updated_at: datetime
+    # None: `updated_at` is Loop's own; else the kind of lower bound a webhook gave.
+    version_source: str | None
+    version_rank: int
+
+
+async def lock_return(session: AsyncSession, return_id: str) -> None:
+    """Serialize the writers of one return until the transaction ends, stored or not.
+
+    PostgreSQL: a transaction-scoped advisory lock on the id's hash. SQLite: every
+    transaction already holds the write lock (engine.py begins them IMMEDIATE).
+    """
+    if dialect_name(session) != "postgresql":
+        return
+    key = int.from_bytes(hashlib.sha256(return_id.encode()).digest()[:8], "big", signed=True)
+    await session.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": key})
+
+
+async def stored_return(session: AsyncSession, return_id: str) -> StoredReturn | None:
+    query = select(
+        returns.c.raw,
+        returns.c.normalized,
+        returns.c.updated_at,
+        returns.c.version_source,
+        returns.c.version_rank,
+    ).where(returns.c.id == return_id)
+    row = (await session.execute(query)).one_or_none()
+    if row is None:
+        return None
+    return StoredReturn(
+        raw=row.raw,
+        normalized=row.normalized,
+        updated_at=row.updated_at,
+        version_source=row.version_source,
+        version_rank=row.version_rank or 0,
+    )
+
+
+async def write_return(
+    session: AsyncSession,
+    raw: dict[str, Any],
+    view: LoopReturn,
+    *,
+    version_source: str | None,
+    version_rank: int,
+) -> bool:
+    """Store one return as decided by a webhook (the caller holds `lock_return`);
+    True when written. Its `updated_at` still never moves backwards: a lookup that
+    stored a newer copy meanwhile wins."""
+    row = {
+        **_row(raw, view, utcnow()),
+        "version_source": version_source,
+        "version_rank": version_rank,
+    }
+    statement = insert(session, returns).values([row])
+    excluded = statement.excluded
+    statement = statement.on_conflict_do_update(
+        index_elements=[returns.c.id],
+        set_={name: excluded[name] for name in _WRITTEN},
+        where=excluded.updated_at >= returns.c.updated_at,
+    )
+    return await rowcount(session, statement) > 0
 
 
 async def apply_label_update(session: AsyncSession, return_id: str, fields: dict[str, Any]) -> bool:
