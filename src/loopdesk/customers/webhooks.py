@@ -36,6 +36,7 @@ from loopdesk.domain.webhooks import (
     decide_label,
     dedupe_key,
     envelope,
+    label_time,
     parse_event,
     return_id_of,
     signature_valid,
@@ -353,7 +354,7 @@ def _stored_version(stored: db.StoredReturn | None) -> Version | None:
 def _newer_label(stored_raw: dict[str, Any], raw: dict[str, Any]) -> dict[str, Any]:
     """A return event older than the stored label keeps the stored label fields."""
     stored_at = _label_at(stored_raw)
-    incoming = timestamp(raw.get("label_updated_at"), "label_updated_at")
+    incoming = label_time(raw)
     if stored_at is None or (incoming is not None and incoming >= stored_at):
         return raw
     return {**raw, **{k: stored_raw[k] for k in LABEL_FIELDS if k in stored_raw}}

@@ -4,17 +4,17 @@ Loop signs the raw body: `X-Loop-Signature = base64(HMAC-SHA256(secret, body))`.
 sends no event id, so an event is identified by its topic, trigger and a hash of the
 raw body: a redelivery sends the same bytes, any other event differs somewhere.
 
-An event's version, in this order (the first the payload carries wins):
+A `return` event's version, the first of these the payload carries:
 
 1. `updated_at`: exact, Loop moves it on every change of the return;
 2. `edited_at`: a lower bound (the return was edited then, and may have changed since);
-3. the label's time, `label_updated_at` or the newest `labels[].updated_at`: a lower
-   bound as well;
-4. none (Loop's documented payload has no `updated_at` and `edited_at: null`): the event
+3. none (Loop's documented payload has no `updated_at` and `edited_at: null`): the event
    only says "this return changed", and the return is read from Loop.
 
-Label events are versioned by `label_updated_at`, which orders the label fields only.
-Between equal times the trigger decides: `created` < `updated` < `closed`.
+The label's time (`label_updated_at`, the newest `labels[].updated_at`) versions the
+label fields only: those of a `label` event, and those inside a `return` event, which
+never replace a newer stored label. Between equal times the trigger decides:
+`created` < `updated` < `closed`.
 """
 
 from __future__ import annotations
@@ -174,10 +174,7 @@ def event_version(payload: dict[str, Any], topic: str, trigger: str) -> Version 
     if updated:
         return Version(updated, Source.UPDATED_AT, rank)
     edited = timestamp(payload.get("edited_at"), "edited_at")
-    if edited:
-        return Version(edited, Source.EDITED_AT, rank)
-    label = label_time(payload)
-    return Version(label, Source.LABEL, rank) if label else None
+    return Version(edited, Source.EDITED_AT, rank) if edited else None
 
 
 def label_time(payload: dict[str, Any]) -> datetime | None:
