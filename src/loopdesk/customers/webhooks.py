@@ -19,7 +19,7 @@ from datetime import datetime
 from typing import Any, Literal, Protocol
 
 import structlog
-from sqlalchemy.exc import DataError, IntegrityError, SQLAlchemyError
+from sqlalchemy.exc import DataError, DBAPIError, IntegrityError, SQLAlchemyError, StatementError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from loopdesk import store as db
@@ -46,7 +46,6 @@ from loopdesk.errors import (
     InvalidInput,
     InvalidUpstreamData,
     LoopdeskError,
-    LoopError,
     LoopNotFound,
     LoopRejected,
     LoopUnavailable,
@@ -180,7 +179,11 @@ async def replay(
 
 async def replay_received(store: db.Store, reads: ReturnReads | None) -> dict[str, int]:
     """Start-up: apply what a crash or an outage left `received`."""
-    counts = await replay(store, reads=reads, statuses=("received",), limit=1_000_000)
+    try:
+        counts = await replay(store, reads=reads, statuses=("received",), limit=1_000_000)
+    except Exception as exc:  # the next start-up or `webhooks replay` tries again
+        log.warning("webhook.replay_at_start_failed", error=_reason(exc))
+        return {}
     if counts:
         log.info("webhook.replayed_at_start", **counts)
     return counts
@@ -224,37 +227,52 @@ async def apply_event(
         except _NeedsLoop:
             assert event.return_id is not None  # parse_event refuses return events without
             fetched = await (reads or ReturnReads(None)).read(event.return_id)
-            return await _apply_once(store, event_id, event, fetched, statuses)
-    except _PERMANENT as exc:
+            try:
+                return await _apply_once(store, event_id, event, fetched, statuses)
+            except _NeedsLoop:
+                raise InvalidUpstreamData("Loop's answer does not settle the event") from None
+    except Exception as exc:
         error = _reason(exc)
+        if not _permanent(exc):
+            log.warning("webhook.apply_deferred", event_id=event_id, error=error)
+            await _note(store, event_id, error)
+            raise WebhookDeferred(
+                "the event is stored and will be applied when it is sent again",
+                details={"eventId": event_id},
+            ) from None
         log.warning("webhook.apply_failed", event_id=event_id, error=error)
+    async with store.session() as session:
+        if await db.claim_event(session, event_id, statuses):
+            await db.mark_event(session, event_id, "failed", error)
+    return "failed"
+
+
+def _permanent(exc: Exception) -> bool:
+    """No retry can cure it (the event as sent); anything else, an outage or a bug,
+    leaves the event `received` for its redelivery, `replay` or the next start-up."""
+    if isinstance(exc, StatementError) and not isinstance(exc, DBAPIError):
+        return True  # a value the database driver refused before sending it
+    return isinstance(exc, _PERMANENT)
+
+
+async def _note(store: db.Store, event_id: int, error: str) -> None:
+    try:
         async with store.session() as session:
-            if await db.claim_event(session, event_id, statuses):
-                await db.mark_event(session, event_id, "failed", error)
-        return "failed"
-    except (LoopError, SQLAlchemyError) as exc:
-        error = _reason(exc)
-        log.warning("webhook.apply_deferred", event_id=event_id, error=error)
-        try:
-            async with store.session() as session:
-                await db.note_event_error(session, event_id, error)
-        except SQLAlchemyError:
-            pass  # the database is what failed: the event stays `received` all the same
-        raise WebhookDeferred(
-            "the event is stored and will be applied when it is sent again",
-            details={"eventId": event_id},
-        ) from None
+            await db.note_event_error(session, event_id, error)
+    except SQLAlchemyError:
+        pass  # the database is what failed: the event stays `received` all the same
 
 
 def _reason(exc: BaseException) -> str:
+    """Why an event did not apply, for its row and the log: never the values (they
+    may hold customer data), only what kind of problem it was."""
     if isinstance(exc, LoopNotFound):
         return "Loop does not know this return"
     if isinstance(exc, LoopdeskError):
         return exc.message
     if isinstance(exc, SQLAlchemyError):
-        # Never the statement's parameters: they hold customer data.
-        return f"database error: {type(getattr(exc, 'orig', exc)).__name__}"
-    return f"{type(exc).__name__}: {exc}"[:500]
+        return f"database error: {type(getattr(exc, 'orig', None) or exc).__name__}"
+    return type(exc).__name__
 
 
 async def _apply_once(
