@@ -176,6 +176,7 @@ EDITED_2 = Version(T2, Source.EDITED_AT, 2)
         (EXACT_1, EXACT_1, False, Decision.FETCH),  # equal time, other content
         (Version(T1, Source.UPDATED_AT, 3), EXACT_1, False, Decision.APPLY),  # closed > updated
         (Version(T1, Source.UPDATED_AT, 1), EXACT_1, False, Decision.STALE),
+        (EXACT_1, Version(T1, Source.UPDATED_AT, 0), False, Decision.FETCH),  # a read's time
         (EDITED_2, EXACT_1, False, Decision.APPLY),  # an edit after the stored version
         (EDITED_1, EXACT_2, False, Decision.FETCH),  # an old edit says nothing of now
         (EDITED_2, EDITED_1, False, Decision.APPLY),

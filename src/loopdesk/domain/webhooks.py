@@ -279,7 +279,8 @@ def decide(event: Version | None, stored: Version | None, *, same: bool) -> Deci
             return Decision.APPLY
         if event.at < stored.at:
             return Decision.STALE
-        if stored.exact and event.rank != stored.rank:
+        # A stored rank of 0 (a read from Loop, not an event) orders nothing.
+        if stored.exact and stored.rank and event.rank != stored.rank:
             return Decision.APPLY if event.rank > stored.rank else Decision.STALE
         return Decision.FETCH
     if newer and (stored.exact or stored.source is event.source):
