@@ -220,9 +220,17 @@ async def test_label_event_for_an_unknown_return_reads_it_from_loop(svc: Service
 
 async def test_label_event_for_a_return_loop_does_not_know_is_kept_failed(svc: Service) -> None:
     label = {"topic": "label", "trigger": "label.updated", "return_id": "999999999"}
-    response = await svc.webhook({**label, "label_updated_at": "2034-01-01T00:00:00Z"})
+    fields = {"label_status": "delivered", "label_updated_at": "2034-01-01T00:00:00Z"}
+    response = await svc.webhook({**label, **fields})
     assert response.status_code == 200 and response.json()["result"] == "failed"
     assert await _events(svc) == [("failed", "Loop does not know this return")]
+    # Kept: when the return arrives, the label event is applied on it.
+    item = {**_loop_return(svc), "id": "999999999", "updated_at": "2033-01-01T00:00:00Z"}
+    arrived = await svc.webhook({"topic": "return", "trigger": "return.created", **item})
+    assert arrived.json()["result"] == "applied"
+    assert [s for s, _ in await _events(svc)] == ["applied", "applied"]
+    stored = await _stored(svc, "999999999")
+    assert stored is not None and stored.raw["label_updated_at"] == "2034-01-01T00:00:00Z"
 
 
 async def test_an_event_stored_but_not_applied_is_applied_by_its_redelivery(

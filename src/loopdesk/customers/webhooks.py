@@ -56,6 +56,7 @@ from loopdesk.errors import (
 log = structlog.get_logger(__name__)
 
 LABEL_FIELDS = ("carrier", "tracking_number", "label_status", "label_updated_at")
+NOT_KNOWN = "Loop does not know this return"
 # Webhook envelope fields that are not part of the return object.
 ENVELOPE_FIELDS = ("topic", "trigger")
 Result = Literal["applied", "unchanged", "stale", "ignored", "failed", "duplicate"]
@@ -151,7 +152,27 @@ async def ingest(
             log.warning("webhook.unusable", event_id=event_id, error=problem)
         return Ingested(event_id, "failed" if new else "duplicate")
     # A redelivery of an event stored but never applied applies it now.
-    return Ingested(event_id, await apply_event(store, event_id, event, reads))
+    result = await apply_event(store, event_id, event, reads)
+    if result == "applied" and event.topic == "return" and event.return_id:
+        await _release_waiting_labels(store, reads, event.return_id)
+    return Ingested(event_id, result)
+
+
+async def _release_waiting_labels(
+    store: db.Store, reads: ReturnReads | None, return_id: str
+) -> None:
+    """Label events that came before their return, when neither the store nor Loop
+    knew it, are applied once the return arrives."""
+    async with store.reader() as session:
+        rows = await db.events_in(session, ("failed",), return_id=return_id)
+    for row in rows:
+        event, _ = _parse(row.body)
+        if event is None or event.topic != "label" or row.error != NOT_KNOWN:
+            continue
+        try:
+            await apply_event(store, row.id, event, reads, statuses=("failed",))
+        except WebhookDeferred:
+            continue  # still kept, for `replay`
 
 
 async def replay(
@@ -267,7 +288,7 @@ def _reason(exc: BaseException) -> str:
     """Why an event did not apply, for its row and the log: never the values (they
     may hold customer data), only what kind of problem it was."""
     if isinstance(exc, LoopNotFound):
-        return "Loop does not know this return"
+        return NOT_KNOWN
     if isinstance(exc, LoopdeskError):
         return exc.message
     if isinstance(exc, SQLAlchemyError):
