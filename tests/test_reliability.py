@@ -328,6 +328,7 @@ async def _run(tmp_path: Path, database_url: str, distinct: int, workers: int) -
     assert left == {}, left
 
 
+@pytest.mark.slow
 async def test_sigkill_loses_nothing_on_sqlite(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -335,6 +336,7 @@ async def test_sigkill_loses_nothing_on_sqlite(
         await _run(tmp_path, f"sqlite+aiosqlite:///{tmp_path / 'serve.db'}", 950, workers=1)
 
 
+@pytest.mark.slow
 async def test_sigkill_loses_nothing_on_postgresql_with_two_workers(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
