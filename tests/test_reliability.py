@@ -124,6 +124,17 @@ class Counts:
     acknowledged: set[bytes] = field(default_factory=set)
     applied: dict[bytes, int] = field(default_factory=dict)
     results: dict[str, int] = field(default_factory=dict)
+    # Events stored but not applied when the process died (the window a kill hits).
+    received_at_kill: list[int] = field(default_factory=list)
+
+
+async def _received(database_url: str) -> int:
+    store = await db.Store.open(database_url, migrate=False)
+    try:
+        async with store.reader() as session:
+            return (await db.event_counts(session))["received"]
+    finally:
+        await store.close()
 
 
 class Service:
@@ -175,7 +186,9 @@ class Service:
         return self.log.read_text(errors="replace")[-3000:] if self.log.exists() else ""
 
 
-async def _send_all(service: Service, bodies: list[bytes], counts: Counts) -> None:
+async def _send_all(
+    service: Service, bodies: list[bytes], counts: Counts, database_url: str
+) -> None:
     queue: asyncio.Queue[bytes] = asyncio.Queue()
     for body in bodies:
         queue.put_nowait(body)
@@ -211,7 +224,7 @@ async def _send_all(service: Service, bodies: list[bytes], counts: Counts) -> No
             while len(counts.acknowledged) < len(set(bodies)) * kill / (KILLS + 1):
                 await asyncio.sleep(0.01)
             service.kill()
-            await asyncio.sleep(0.3)
+            counts.received_at_kill.append(await _received(database_url))
             service.start()
             await service.ready()
 
@@ -290,7 +303,7 @@ async def _run(tmp_path: Path, database_url: str, distinct: int, workers: int) -
     try:
         service.start()
         await service.ready()
-        await _send_all(service, bodies, counts)
+        await _send_all(service, bodies, counts, database_url)
         service.stop()
         replay = subprocess.run(
             [sys.executable, "-m", "loopdesk", "webhooks", "replay", "--limit", "1000000"],
@@ -315,6 +328,7 @@ async def _run(tmp_path: Path, database_url: str, distinct: int, workers: int) -
         "lost": found["lost"],
         "applied twice": twice,
         "kills": KILLS,
+        "received at each kill": counts.received_at_kill,
         "workers": workers,
         "seconds": round(time.monotonic() - started, 1),
         "results": counts.results,
