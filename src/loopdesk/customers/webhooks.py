@@ -163,8 +163,12 @@ async def _release_waiting_labels(
 ) -> None:
     """Label events that came before their return, when neither the store nor Loop
     knew it, are applied once the return arrives."""
-    async with store.reader() as session:
-        rows = await db.events_in(session, ("failed",), return_id=return_id)
+    try:
+        async with store.reader() as session:
+            rows = await db.events_in(session, ("failed",), return_id=return_id)
+    except SQLAlchemyError as exc:  # they stay kept, for `replay`
+        log.warning("webhook.release_failed", error=_reason(exc))
+        return
     for row in rows:
         event, _ = _parse(row.body)
         if event is None or event.topic != "label" or row.error != NOT_KNOWN:
