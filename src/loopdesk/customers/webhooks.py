@@ -27,6 +27,7 @@ from loopdesk.customers.coalesce import Coalescer
 from loopdesk.domain.models import LoopReturn
 from loopdesk.domain.normalize import normalize_return
 from loopdesk.domain.webhooks import (
+    LABEL_FIELDS,
     Decision,
     Source,
     Version,
@@ -55,7 +56,6 @@ from loopdesk.errors import (
 
 log = structlog.get_logger(__name__)
 
-LABEL_FIELDS = ("carrier", "tracking_number", "label_status", "label_updated_at")
 NOT_KNOWN = "Loop does not know this return"
 # Webhook envelope fields that are not part of the return object.
 ENVELOPE_FIELDS = ("topic", "trigger")

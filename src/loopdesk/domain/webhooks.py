@@ -32,6 +32,8 @@ from typing import Any
 from loopdesk.domain.timestamps import normalize_timestamp, parse_iso
 from loopdesk.errors import InvalidInput
 
+# Loop's field names for a return's label, in label events and return objects alike.
+LABEL_FIELDS = ("carrier", "tracking_number", "label_status", "label_updated_at")
 # Column widths of the events table (store/schema.py): longer values are refused here.
 MAX_LABEL = 64
 MAX_EMAIL = 320

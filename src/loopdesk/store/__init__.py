@@ -18,7 +18,6 @@ from loopdesk.store.engine import Store, upgrade
 from loopdesk.store.freshness import fetched_at, mark_fetched, stored_orders
 from loopdesk.store.returns import (
     StoredReturn,
-    apply_label_update,
     get_return,
     lock_return,
     normalize_email,
@@ -52,7 +51,6 @@ __all__ = [
     "EventStatus",
     "Store",
     "StoredReturn",
-    "apply_label_update",
     "claim_event",
     "create_api_key",
     "event_counts",

@@ -8,18 +8,14 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import delete, func, select, text, update
+from sqlalchemy import delete, func, select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from loopdesk.domain.models import LoopReturn, Note
-from loopdesk.domain.normalize import normalize_return
-from loopdesk.domain.timestamps import normalize_timestamp, parse_iso
 from loopdesk.store.dialect import dialect_name, insert, rowcount
 from loopdesk.store.schema import notes, returns
 from loopdesk.store.types import utcnow
 
-# Loop's field names a label webhook may carry.
-LABEL_FIELDS = ("carrier", "tracking_number", "label_status", "label_updated_at")
 # Rows per INSERT: far below SQLite's bound-parameter limit.
 _BATCH = 200
 
@@ -199,44 +195,6 @@ async def write_return(
         where=excluded.updated_at >= returns.c.updated_at,
     )
     return await rowcount(session, statement) > 0
-
-
-async def apply_label_update(session: AsyncSession, return_id: str, fields: dict[str, Any]) -> bool:
-    """Merge a label webhook's fields into a stored return; False if it is unknown.
-
-    An update older than the stored `label_updated_at` is ignored (Loop may deliver
-    webhooks out of order), and still answers True: the return is known. An update
-    without a timestamp cannot be ordered and is applied.
-    """
-    if not await _lock(session, return_id):
-        return False
-    raw = (
-        await session.execute(select(returns.c.raw).where(returns.c.id == return_id))
-    ).scalar_one()
-    incoming = normalize_timestamp(fields.get("label_updated_at"))
-    stored = normalize_timestamp(raw.get("label_updated_at"))
-    if incoming and stored and parse_iso(incoming) < parse_iso(stored):
-        return True
-    merged = {**raw, **{k: fields[k] for k in LABEL_FIELDS if k in fields}}
-    # Re-normalizing the merged raw keeps the view and the raw saying the same thing.
-    view = normalize_return(merged)
-    await session.execute(
-        update(returns)
-        .where(returns.c.id == return_id)
-        .values(raw=merged, normalized=view.to_json(include_notes=False), stored_at=utcnow())
-    )
-    return True
-
-
-async def _lock(session: AsyncSession, return_id: str) -> bool:
-    """Take the return's write lock before reading it, so two label updates of one
-    return apply one after the other; False when the return is not stored.
-
-    A no-op UPDATE does this on both dialects: it locks the row on PostgreSQL, and on
-    SQLite it starts the write transaction (a plain SELECT would read outside it).
-    """
-    touch = update(returns).where(returns.c.id == return_id).values(id=returns.c.id)
-    return await rowcount(session, touch) > 0
 
 
 async def replace_notes(
