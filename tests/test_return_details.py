@@ -5,17 +5,21 @@ from __future__ import annotations
 
 import asyncio
 import re
+import time
 from collections.abc import AsyncIterator
 
 import httpx
 import pytest
 import respx
 
+from loopdesk import store as db
 from loopdesk.customers.coalesce import Coalescer
+from loopdesk.customers.webhooks import ReturnReads
 from loopdesk.errors import InvalidUpstreamData, LoopNotFound
 from loopdesk.loop import LoopReturnsClient
 from loopdesk.sandbox.app import create_sandbox_app
 from loopdesk.settings import LOOP_BASE_URL, Settings
+from tests.test_webhooks_apply import _drop, _pg_database
 
 pytestmark = pytest.mark.usefixtures("instant_retries")
 
@@ -98,3 +102,36 @@ async def test_coalescer_runs_one_call_at_a_time_each_starting_after_its_callers
     assert results == [3] * 5  # one call, begun after they asked
     assert await other == 2
     assert len(calls) == 3 and len(coalescer) == 0
+
+
+class _TimedReader:
+    """Records when each read of a return ran."""
+
+    def __init__(self) -> None:
+        self.spans: list[tuple[str, float, float]] = []
+
+    async def return_details(self, return_id: str) -> dict[str, str]:
+        start = time.monotonic()
+        await asyncio.sleep(0.1)
+        self.spans.append((return_id, start, time.monotonic()))
+        return {"id": return_id}
+
+
+async def test_reads_of_one_return_never_overlap_across_processes() -> None:
+    name = await _pg_database()
+    if name is None:
+        pytest.skip("PostgreSQL not reachable at 127.0.0.1:5432: cross-process read lock untested")
+    url = f"postgresql+asyncpg://postgres@127.0.0.1:5432/{name}"
+    stores = [await db.Store.open(url), await db.Store.open(url)]  # two engines: two workers
+    try:
+        reader = _TimedReader()
+        workers = [ReturnReads(reader, store) for store in stores]
+        await asyncio.gather(*(w.read("42") for w in workers), workers[0].read("43"))
+    finally:
+        for store in stores:
+            await store.close()
+        await _drop(name)
+    same = sorted((a, b) for rid, a, b in reader.spans if rid == "42")
+    assert len(same) == 2 and same[0][1] <= same[1][0]  # one after the other
+    other = next((a, b) for rid, a, b in reader.spans if rid == "43")
+    assert other[0] < same[0][1]  # another return's read ran beside

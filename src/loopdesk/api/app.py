@@ -99,7 +99,7 @@ def create_app(
             source="sandbox" if upstream.sandbox is not None else "loop",
         )
         app.state.actions = ActionRunner(opened, upstream.returns)
-        app.state.webhook_reads = reads = ReturnReads(upstream.returns)
+        app.state.webhook_reads = reads = ReturnReads(upstream.returns, opened)
         # Events a crash or an outage left `received` are applied now, beside requests.
         replaying = asyncio.create_task(replay_received(opened, reads))
         receiver: httpx.AsyncClient | None = None

@@ -397,7 +397,8 @@ def webhooks_replay(limit: int = 100) -> None:
 
     async def go() -> dict[str, int]:
         async with _upstream(settings) as upstream, opened_store(settings) as store:
-            return await replay(store, reads=ReturnReads(upstream.returns), limit=limit)
+            reads = ReturnReads(upstream.returns, store)
+            return await replay(store, reads=reads, limit=limit)
 
     emit_json(run_async(go))
 

@@ -94,17 +94,27 @@ class ReturnReader(Protocol):
 
 
 class ReturnReads:
-    """The reads from Loop that events without a usable version ask for."""
+    """The reads from Loop that events without a usable version ask for: one per
+    return at a time in this process (`Coalescer`) and, with `store` on PostgreSQL,
+    across the processes sharing it."""
 
-    def __init__(self, reader: ReturnReader | None) -> None:
+    def __init__(self, reader: ReturnReader | None, store: db.Store | None = None) -> None:
         self._reader = reader
+        self._store = store
         self._calls: Coalescer[Any] = Coalescer()
 
     async def read(self, return_id: str) -> Any:
         reader = self._reader
         if reader is None:
             raise LoopUnavailable("no Loop client configured to read the return")
-        return await self._calls.run(return_id, lambda: reader.return_details(return_id))
+
+        async def call() -> Any:
+            if self._store is None:
+                return await reader.return_details(return_id)
+            async with db.read_lock(self._store.engine, return_id):
+                return await reader.return_details(return_id)
+
+        return await self._calls.run(return_id, call)
 
 
 @dataclass(frozen=True)

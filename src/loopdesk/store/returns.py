@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterable, Sequence
+from collections.abc import AsyncIterator, Iterable, Sequence
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
 from sqlalchemy import delete, func, select, text
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
 from loopdesk.domain.models import LoopReturn, Note
 from loopdesk.store.dialect import dialect_name, insert, rowcount
@@ -149,6 +150,30 @@ async def lock_return(session: AsyncSession, return_id: str) -> None:
         return
     key = int.from_bytes(hashlib.sha256(return_id.encode()).digest()[:8], "big", signed=True)
     await session.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": key})
+
+
+# The (class, object) advisory-lock space of reads, apart from `lock_return`'s keys.
+_READS = 0x4C44
+
+
+@asynccontextmanager
+async def read_lock(engine: AsyncEngine, return_id: str) -> AsyncIterator[None]:
+    """One read of a return from Loop at a time across processes sharing PostgreSQL
+    (a session lock on its own connection, so no transaction stays open meanwhile; a
+    process that dies lets go of it). SQLite serves one process: nothing to do."""
+    if engine.dialect.name != "postgresql":
+        yield
+        return
+    key = int.from_bytes(hashlib.sha256(return_id.encode()).digest()[:4], "big", signed=True)
+    params = {"space": _READS, "key": key}
+    async with engine.connect() as connection:
+        await connection.execute(text("SELECT pg_advisory_lock(:space, :key)"), params)
+        await connection.commit()
+        try:
+            yield
+        finally:
+            await connection.execute(text("SELECT pg_advisory_unlock(:space, :key)"), params)
+            await connection.commit()
 
 
 async def stored_return(session: AsyncSession, return_id: str) -> StoredReturn | None:
