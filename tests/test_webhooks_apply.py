@@ -254,6 +254,20 @@ async def test_an_event_stored_but_not_applied_is_applied_by_its_redelivery(
     assert (await svc.webhook(payload)).json()["result"] == "duplicate"
 
 
+async def test_loop_down_during_a_read_keeps_the_event_for_its_redelivery(svc: Service) -> None:
+    item = _loop_return(svc)
+    svc.sandbox.state.faults.add("/warehouse/return/details", status=503)
+    payload = _documented(item, id=int(item["id"]))
+    deferred = await svc.webhook(payload)
+    assert deferred.status_code == 503 and deferred.json()["error"]["code"] == "webhook_deferred"
+    [(status, error)] = await _events(svc)
+    assert status == "received" and error
+    svc.sandbox.state.faults.clear()
+    again = await svc.webhook(payload)
+    assert again.status_code == 200 and again.json()["result"] == "applied"
+    assert [s for s, _ in await _events(svc)] == ["applied"]
+
+
 async def test_replay_and_start_up_apply_received_events(svc: Service) -> None:
     items = list(svc.sandbox.state.world.returns.values())[:3]
     async with svc.store.session() as session:  # stored, then the process died

@@ -47,6 +47,7 @@ from loopdesk.errors import (
     InvalidInput,
     InvalidUpstreamData,
     LoopdeskError,
+    LoopError,
     LoopNotFound,
     LoopRejected,
     LoopUnavailable,
@@ -60,20 +61,9 @@ NOT_KNOWN = "Loop does not know this return"
 # Webhook envelope fields that are not part of the return object.
 ENVELOPE_FIELDS = ("topic", "trigger")
 Result = Literal["applied", "unchanged", "stale", "ignored", "failed", "duplicate"]
-# Errors that no retry can cure: the event is stored `failed` with the reason.
-_PERMANENT = (
-    InvalidInput,
-    InvalidUpstreamData,
-    LoopNotFound,
-    LoopRejected,
-    LoopValidationError,
-    DataError,
-    IntegrityError,
-    ValueError,
-    OverflowError,
-    TypeError,
-    KeyError,
-)
+# Errors that no retry can cure, though some are kinds of transient ones (LoopNotFound
+# is a LoopError, DataError a database error): the event is stored `failed`.
+_PERMANENT = (LoopNotFound, LoopRejected, LoopValidationError, DataError, IntegrityError)
 
 
 _NOT_APPLIED: dict[Decision, Result] = {
@@ -268,26 +258,37 @@ async def apply_event(
                 raise InvalidUpstreamData("Loop's answer does not settle the event") from None
     except Exception as exc:
         error = _reason(exc)
-        if not _permanent(exc):
+        if _transient(exc):
             log.warning("webhook.apply_deferred", event_id=event_id, error=error)
             await _note(store, event_id, error)
-            raise WebhookDeferred(
-                "the event is stored and will be applied when it is sent again",
-                details={"eventId": event_id},
-            ) from None
+            raise _deferred(event_id) from None
         log.warning("webhook.apply_failed", event_id=event_id, error=error)
-    async with store.session() as session:
-        if await db.claim_event(session, event_id, statuses):
-            await db.mark_event(session, event_id, "failed", error)
+    try:
+        async with store.session() as session:
+            if await db.claim_event(session, event_id, statuses):
+                await db.mark_event(session, event_id, "failed", error)
+    except SQLAlchemyError:
+        raise _deferred(event_id) from None
     return "failed"
 
 
-def _permanent(exc: Exception) -> bool:
-    """No retry can cure it (the event as sent); anything else, an outage or a bug,
-    leaves the event `received` for its redelivery, `replay` or the next start-up."""
+def _deferred(event_id: int) -> WebhookDeferred:
+    return WebhookDeferred(
+        "the event is stored and will be applied when it is sent again",
+        details={"eventId": event_id},
+    )
+
+
+def _transient(exc: Exception) -> bool:
+    """An outage (Loop, the database, the network): the event stays `received` for its
+    redelivery, `replay` or the next start-up. Anything else would fail the same way
+    every time, so the event is stored `failed` and acknowledged (Loop deactivates a
+    webhook that keeps failing)."""
+    if isinstance(exc, _PERMANENT):
+        return False
     if isinstance(exc, StatementError) and not isinstance(exc, DBAPIError):
-        return True  # a value the database driver refused before sending it
-    return isinstance(exc, _PERMANENT)
+        return False  # a value the database driver refused before sending it
+    return isinstance(exc, LoopError | SQLAlchemyError | OSError | TimeoutError)
 
 
 async def _note(store: db.Store, event_id: int, error: str) -> None:
