@@ -299,6 +299,7 @@ def _unusable(svc: Service) -> dict[str, Any]:
     return {
         "nul in trigger": {**base, "trigger": "return.up\x00dated"},
         "nul in email": {**base, "customer": "jane\x00@example.com"},
+        "lone surrogate": {**base, "customer": "jane\ud800@example.com"},
         "offset out of range": {**base, "updated_at": "9999-12-31T23:59:59-23:59"},
         "year 0 in UTC": {**base, "updated_at": "0001-01-01T00:00:00+14:00"},
         "year 1": {**base, "updated_at": "0001-01-01T00:00:00+00:00"},
@@ -316,6 +317,7 @@ def _unusable(svc: Service) -> dict[str, Any]:
     [
         "nul in trigger",
         "nul in email",
+        "lone surrogate",
         "offset out of range",
         "year 0 in UTC",
         "year 1",

@@ -235,22 +235,30 @@ def _label(value: Any, name: str) -> str:
 
 
 def _check_values(payload: Any) -> None:
-    """No NUL byte anywhere (no database column can hold it) and no deep nesting."""
+    """No deep nesting, and only text every database column can hold: no NUL, no
+    lone surrogate (`"\\ud800"` is valid JSON but not UTF-8)."""
     stack: list[tuple[Any, int]] = [(payload, 1)]
     while stack:
         value, depth = stack.pop()
         if depth > MAX_DEPTH:
             raise InvalidInput(f"webhook body is nested deeper than {MAX_DEPTH} levels")
         if isinstance(value, str):
-            if "\x00" in value:
-                raise InvalidInput("webhook body holds a NUL character")
+            _check_text(value)
         elif isinstance(value, dict):
             for key, item in value.items():
-                if "\x00" in key:
-                    raise InvalidInput("webhook body holds a NUL character")
+                _check_text(key)
                 stack.append((item, depth + 1))
         elif isinstance(value, list):
             stack.extend((item, depth + 1) for item in value)
+
+
+def _check_text(value: str) -> None:
+    if "\x00" in value:
+        raise InvalidInput("webhook body holds a NUL character")
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        raise InvalidInput("webhook body holds text that is not Unicode") from None
 
 
 class Decision(StrEnum):
