@@ -7,8 +7,12 @@ import json
 from datetime import UTC, datetime
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from loopdesk.domain.webhooks import (
+    EARLIEST,
+    LATEST,
     Decision,
     Source,
     Version,
@@ -197,3 +201,37 @@ def test_decide_label() -> None:
     assert decide_label(T1, T1, same=False) is Decision.FETCH
     assert decide_label(None, T1, same=False) is Decision.FETCH
     assert decide_label(T1, T2, same=True) is Decision.UNCHANGED
+
+
+# --- any body: an event or InvalidInput, and always a row that fits -------------------
+
+JSON = st.recursive(
+    st.none()
+    | st.booleans()
+    | st.integers()
+    | st.floats(allow_nan=False, allow_infinity=False)
+    | st.text(max_size=80),
+    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=12), inner),
+    max_leaves=20,
+)
+FIELDS = st.sampled_from(
+    ["topic", "trigger", "id", "return_id", "updated_at", "edited_at", "label_updated_at"]
+)
+TEXTS = st.sampled_from(["return", "label", "return.updated", "2026-01-01T00:00:00Z", "N/A"])
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.dictionaries(FIELDS, JSON | TEXTS | st.text(max_size=200)) | JSON)
+def test_any_body_is_an_event_or_invalid_input(payload: object) -> None:
+    body = json.dumps(payload).encode()
+    try:
+        event = parse_event(body)
+    except InvalidInput:
+        pass
+    else:
+        assert len(event.topic) <= 64 and len(event.trigger) <= 64
+        assert event.return_id is None or len(event.return_id) <= 64
+        assert event.version is None or EARLIEST <= event.version.at < LATEST
+    topic, trigger, return_id = envelope(body)
+    for text_ in (topic, trigger, return_id or ""):
+        assert len(text_) <= 64 and text_.isprintable()
