@@ -235,3 +235,9 @@ def test_any_body_is_an_event_or_invalid_input(payload: object) -> None:
     topic, trigger, return_id = envelope(body)
     for text_ in (topic, trigger, return_id or ""):
         assert len(text_) <= 64 and text_.isprintable()
+
+
+def test_topics_loopdesk_does_not_apply_carry_no_version() -> None:
+    body = b'{"topic":"giftcard","trigger":"giftcard.requested","id":5,"updated_at":"0001-01-01"}'
+    event = parse_event(body)
+    assert (event.topic, event.return_id, event.version) == ("giftcard", "5", None)

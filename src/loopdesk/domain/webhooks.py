@@ -169,6 +169,8 @@ def return_id_of(value: Any, name: str = "id") -> str | None:
 def event_version(payload: dict[str, Any], topic: str, trigger: str) -> Version | None:
     """The version an event carries (the order is in the module's docstring)."""
     rank = trigger_rank(trigger)
+    if topic not in ("return", "label"):
+        return None  # a topic loopdesk does not apply: its times are not ours to judge
     if topic == "label":
         at = timestamp(payload.get("label_updated_at"), "label_updated_at")
         return Version(at, Source.LABEL, rank) if at else None
