@@ -243,7 +243,7 @@ async def test_failed_events_stay_failed_until_replayed(
     assert response.status_code == 200 and response.json()["result"] == "failed"
     assert await svc.events() == {"failed": 1}
     monkeypatch.setattr(webhooks, "normalize_return", real)
-    assert await webhooks.replay_failed(svc.store) == {"applied": 1}
+    assert await webhooks.replay(svc.store) == {"applied": 1}
     assert await svc.events() == {"applied": 1}
 
 

@@ -317,32 +317,30 @@ async def test_returns_for_emails_ignores_case_and_attaches_notes(store: db.Stor
         assert (await db.get_return(session, "1") or ({}, view))[1].notes == []
 
 
-async def test_label_updates_apply_in_label_time_order(store: db.Store) -> None:
+async def test_a_webhook_write_keeps_its_version_and_never_moves_back(store: db.Store) -> None:
+    raw = raw_return(updated=T0 + timedelta(hours=2))
     async with store.session() as session:
-        await db.upsert_returns(session, [item(raw_return())])
-        newer = {
-            "carrier": "USPS",
-            "tracking_number": "9400",
-            "label_status": "in_transit",
-            "label_updated_at": (T0 + timedelta(hours=2)).isoformat(),
-            "state": "ignored: not a label field",
-        }
-        assert await db.apply_label_update(session, "1001", newer) is True
-        older = {
-            "carrier": "FedEx",
-            "label_status": "new",
-            "label_updated_at": (T0 + timedelta(hours=1)).isoformat(),
-        }
-        assert await db.apply_label_update(session, "1001", older) is True  # known, stale
-        assert await db.apply_label_update(session, "nope", newer) is False
-
-        raw, view = await db.get_return(session, "1001") or ({}, None)
-        assert view is not None
-        assert raw["carrier"] == "USPS" and raw["state"] == "open"
-        assert view.shipping.carrier == "USPS"
-        assert view.shipping.trackingNumber == "9400"
-        assert view.shipping.labelStatus == "in_transit"
-        assert view.updated == T0  # a label change is not a return change
+        await db.lock_return(session, "1001")
+        assert await db.stored_return(session, "1001") is None
+        raw_, view = item(raw)
+        assert await db.write_return(
+            session, raw_, view, version_source="edited_at", version_rank=2
+        )
+        stored = await db.stored_return(session, "1001")
+        assert stored is not None and stored.updated_at == T0 + timedelta(hours=2)
+        assert (stored.version_source, stored.version_rank) == ("edited_at", 2)
+        # An older copy is not written, whoever asks.
+        older_raw, older = item(raw_return(updated=T0, state="closed"))
+        assert not await db.write_return(
+            session, older_raw, older, version_source=None, version_rank=0
+        )
+        assert await db.upsert_returns(session, [(older_raw, older)]) == 0
+        # A read from Loop as new as the stored copy replaces it, and is exact again.
+        same_raw, same = item(raw_return(updated=T0 + timedelta(hours=2), state="closed"))
+        assert await db.upsert_returns(session, [(same_raw, same)]) == 1
+        again = await db.stored_return(session, "1001")
+        assert again is not None and again.normalized["state"] == "closed"
+        assert (again.version_source, again.version_rank) == (None, 0)
 
 
 # --- freshness -------------------------------------------------------------------------
@@ -426,6 +424,8 @@ async def test_failed_events_are_listed_for_replay(store: db.Store) -> None:
         assert await db.event_counts(session) == {
             "received": 0,
             "applied": 1,
+            "unchanged": 0,
+            "stale": 0,
             "failed": 1,
             "ignored": 1,
         }

@@ -21,6 +21,7 @@ from loopdesk.api.metrics import Metrics, RequestMetrics
 from loopdesk.api.routes import actions, audit, customers, ops, routing, webhooks
 from loopdesk.api.sandbox_guard import SandboxGuard
 from loopdesk.customers.service import CustomerService
+from loopdesk.customers.webhooks import ReturnReads, replay_received
 from loopdesk.logs import configure_logging, secret_values
 from loopdesk.routing.service import RoutingConfig
 from loopdesk.runtime import SANDBOX_NOTICE, Upstream
@@ -59,6 +60,9 @@ def create_app(
                 notice=f"every Loop webhook is refused with 401 until {WEBHOOK_SECRET_SETTING}"
                 " holds the secret(s) of the webhook subscriptions",
             )
+        app.state.webhook_reads = reads = ReturnReads(upstream.returns, opened)
+        # Events a crash or an outage left `received` are applied now, beside requests.
+        replaying = asyncio.create_task(replay_received(opened, reads))
         receiver: httpx.AsyncClient | None = None
         if upstream.sandbox is not None:
             log.warning("sandbox.in_use", notice=SANDBOX_NOTICE)
@@ -77,6 +81,9 @@ def create_app(
         try:
             yield
         finally:
+            replaying.cancel()
+            with contextlib.suppress(BaseException):
+                await replaying
             if receiver is not None and upstream.sandbox is not None:
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(upstream.sandbox.state.webhook_tasks_drained(), 5)

@@ -414,14 +414,15 @@ def keys_revoke(name: str) -> None:
 
 @webhooks_app.command("replay")
 def webhooks_replay(limit: int = 100) -> None:
-    """Apply again the webhook events that failed to apply."""
-    from loopdesk.customers.webhooks import replay_failed
+    """Apply the stored webhook events not applied yet (`received`) or `failed`."""
+    from loopdesk.customers.webhooks import ReturnReads, replay
 
     settings = load_settings()
 
     async def go() -> dict[str, int]:
-        async with opened_store(settings) as store:
-            return await replay_failed(store, limit=limit)
+        async with _upstream(settings) as upstream, opened_store(settings) as store:
+            reads = ReturnReads(upstream.returns, store)
+            return await replay(store, reads=reads, limit=limit)
 
     emit_json(run_async(go))
 

@@ -17,6 +17,7 @@ from loopdesk.sandbox import (
     loop_orders,
     loop_returns,
     return_actions,
+    return_details,
     returns_list,
     subscriptions,
     tracking_graphql,
@@ -38,6 +39,7 @@ LOOP_PREFIXES = ("/api/v1", "/api/2026-07")
 
 _LOOP_ROUTES: tuple[tuple[str, str, Handler], ...] = (
     ("GET", "/warehouse/return/list", returns_list.list_returns),
+    ("GET", "/warehouse/return/details", return_details.return_details),
     ("POST", "/warehouse/return/{return_id}/process", return_actions.process_return),
     ("POST", "/warehouse/return/{return_id}/close", return_actions.close_return),
     ("POST", "/warehouse/return/{return_id}/cancel", return_actions.cancel_return),

@@ -2,22 +2,21 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+import hashlib
+from collections.abc import AsyncIterator, Iterable, Sequence
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import delete, func, select, update
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy import delete, func, select, text
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
 from loopdesk.domain.models import LoopReturn, Note
-from loopdesk.domain.normalize import normalize_return
-from loopdesk.domain.timestamps import normalize_timestamp, parse_iso
-from loopdesk.store.dialect import insert, rowcount
+from loopdesk.store.dialect import dialect_name, insert, rowcount
 from loopdesk.store.schema import notes, returns
 from loopdesk.store.types import utcnow
 
-# Loop's field names a label webhook may carry.
-LABEL_FIELDS = ("carrier", "tracking_number", "label_status", "label_updated_at")
 # Rows per INSERT: far below SQLite's bound-parameter limit.
 _BATCH = 200
 
@@ -38,7 +37,20 @@ def _row(raw: dict[str, Any], view: LoopReturn, now: datetime) -> dict[str, Any]
         "raw": raw,
         "normalized": view.to_json(include_notes=False),
         "stored_at": now,
+        "version_source": None,
+        "version_rank": None,
     }
+
+
+_WRITTEN = (
+    "customer_email",
+    "updated_at",
+    "raw",
+    "normalized",
+    "stored_at",
+    "version_source",
+    "version_rank",
+)
 
 
 async def upsert_returns(
@@ -63,10 +75,7 @@ async def upsert_returns(
         excluded = statement.excluded
         statement = statement.on_conflict_do_update(
             index_elements=[returns.c.id],
-            set_={
-                name: excluded[name]
-                for name in ("customer_email", "updated_at", "raw", "normalized", "stored_at")
-            },
+            set_={name: excluded[name] for name in _WRITTEN},
             where=excluded.updated_at >= returns.c.updated_at,
         )
         written += await rowcount(session, statement)
@@ -121,42 +130,96 @@ async def get_return(
     return row.raw, _view(row.normalized, found.get(return_id, []))
 
 
-async def apply_label_update(session: AsyncSession, return_id: str, fields: dict[str, Any]) -> bool:
-    """Merge a label webhook's fields into a stored return; False if it is unknown.
+@dataclass(frozen=True)
+class StoredReturn:
+    raw: dict[str, Any]
+    normalized: dict[str, Any]
+    updated_at: datetime
+    # None: `updated_at` is Loop's own; else the kind of lower bound a webhook gave.
+    version_source: str | None
+    version_rank: int
 
-    An update older than the stored `label_updated_at` is ignored (Loop may deliver
-    webhooks out of order), and still answers True: the return is known. An update
-    without a timestamp cannot be ordered and is applied.
+
+async def lock_return(session: AsyncSession, return_id: str) -> None:
+    """Serialize the writers of one return until the transaction ends, stored or not.
+
+    PostgreSQL: a transaction-scoped advisory lock on the id's hash. SQLite: every
+    transaction already holds the write lock (engine.py begins them IMMEDIATE).
     """
-    if not await _lock(session, return_id):
-        return False
-    raw = (
-        await session.execute(select(returns.c.raw).where(returns.c.id == return_id))
-    ).scalar_one()
-    incoming = normalize_timestamp(fields.get("label_updated_at"))
-    stored = normalize_timestamp(raw.get("label_updated_at"))
-    if incoming and stored and parse_iso(incoming) < parse_iso(stored):
-        return True
-    merged = {**raw, **{k: fields[k] for k in LABEL_FIELDS if k in fields}}
-    # Re-normalizing the merged raw keeps the view and the raw saying the same thing.
-    view = normalize_return(merged)
-    await session.execute(
-        update(returns)
-        .where(returns.c.id == return_id)
-        .values(raw=merged, normalized=view.to_json(include_notes=False), stored_at=utcnow())
+    if dialect_name(session) != "postgresql":
+        return
+    key = int.from_bytes(hashlib.sha256(return_id.encode()).digest()[:8], "big", signed=True)
+    await session.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": key})
+
+
+# The (class, object) advisory-lock space of reads, apart from `lock_return`'s keys.
+_READS = 0x4C44
+
+
+@asynccontextmanager
+async def read_lock(engine: AsyncEngine, return_id: str) -> AsyncIterator[None]:
+    """One read of a return from Loop at a time across processes sharing PostgreSQL
+    (a session lock on its own connection, so no transaction stays open meanwhile; a
+    process that dies lets go of it). SQLite serves one process: nothing to do."""
+    if engine.dialect.name != "postgresql":
+        yield
+        return
+    key = int.from_bytes(hashlib.sha256(return_id.encode()).digest()[:4], "big", signed=True)
+    params = {"space": _READS, "key": key}
+    async with engine.connect() as connection:
+        await connection.execute(text("SELECT pg_advisory_lock(:space, :key)"), params)
+        await connection.commit()
+        try:
+            yield
+        finally:
+            await connection.execute(text("SELECT pg_advisory_unlock(:space, :key)"), params)
+            await connection.commit()
+
+
+async def stored_return(session: AsyncSession, return_id: str) -> StoredReturn | None:
+    query = select(
+        returns.c.raw,
+        returns.c.normalized,
+        returns.c.updated_at,
+        returns.c.version_source,
+        returns.c.version_rank,
+    ).where(returns.c.id == return_id)
+    row = (await session.execute(query)).one_or_none()
+    if row is None:
+        return None
+    return StoredReturn(
+        raw=row.raw,
+        normalized=row.normalized,
+        updated_at=row.updated_at,
+        version_source=row.version_source,
+        version_rank=row.version_rank or 0,
     )
-    return True
 
 
-async def _lock(session: AsyncSession, return_id: str) -> bool:
-    """Take the return's write lock before reading it, so two label updates of one
-    return apply one after the other; False when the return is not stored.
-
-    A no-op UPDATE does this on both dialects: it locks the row on PostgreSQL, and on
-    SQLite it starts the write transaction (a plain SELECT would read outside it).
-    """
-    touch = update(returns).where(returns.c.id == return_id).values(id=returns.c.id)
-    return await rowcount(session, touch) > 0
+async def write_return(
+    session: AsyncSession,
+    raw: dict[str, Any],
+    view: LoopReturn,
+    *,
+    version_source: str | None,
+    version_rank: int,
+) -> bool:
+    """Store one return as decided by a webhook (the caller holds `lock_return`);
+    True when written. Its `updated_at` still never moves backwards: a lookup that
+    stored a newer copy meanwhile wins."""
+    row = {
+        **_row(raw, view, utcnow()),
+        "version_source": version_source,
+        "version_rank": version_rank,
+    }
+    statement = insert(session, returns).values([row])
+    excluded = statement.excluded
+    statement = statement.on_conflict_do_update(
+        index_elements=[returns.c.id],
+        set_={name: excluded[name] for name in _WRITTEN},
+        where=excluded.updated_at >= returns.c.updated_at,
+    )
+    return await rowcount(session, statement) > 0
 
 
 async def replace_notes(

@@ -37,6 +37,11 @@ returns = Table(
     # The LoopReturn JSON without notes (notes live in their own table).
     Column("normalized", JSON(), nullable=False),
     Column("stored_at", UTCDateTime(), nullable=False),
+    # What `updated_at` is (domain.webhooks.Source): NULL when it is Loop's own
+    # `updated_at`, else the lower bound a webhook without one gave; and the trigger's
+    # rank, which orders events of equal time.
+    Column("version_source", String(16), nullable=True),
+    Column("version_rank", Integer(), nullable=True),
 )
 
 notes = Table(
@@ -67,12 +72,14 @@ webhook_events = Table(
     Column("dedupe_key", String(128), nullable=False, unique=True),
     Column("topic", String(64), nullable=False),
     Column("trigger", String(64), nullable=False),
-    Column("return_id", String(64), nullable=True),
+    Column("return_id", String(64), nullable=True, index=True),
     Column("received_at", UTCDateTime(), nullable=False),
     Column("body", LargeBinary(), nullable=False),
     Column("status", String(16), nullable=False, index=True),
     Column("error", Text(), nullable=True),
     Column("applied_at", UTCDateTime(), nullable=True),
+    # Times an apply was started (a crash or an outage leaves it `received`).
+    Column("attempts", Integer(), nullable=False, server_default="0"),
 )
 
 audit_log = Table(

@@ -1,4 +1,5 @@
-"""Webhook events: recorded once per dedupe key, then marked with their outcome."""
+"""Webhook events: recorded once per dedupe key, claimed by one applier, then marked
+with their outcome in the applier's transaction."""
 
 from __future__ import annotations
 
@@ -9,12 +10,18 @@ from typing import Literal, get_args
 from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from loopdesk.store.dialect import insert_or_get_id
+from loopdesk.store.dialect import insert_or_get_id, rowcount
 from loopdesk.store.schema import webhook_events
 from loopdesk.store.types import utcnow
 
-EventStatus = Literal["received", "applied", "failed", "ignored"]
+# `received`: stored, not applied yet (a crash, an outage); applied by its redelivery,
+# `webhooks replay` and at start-up. `applied` changed the store; `unchanged` and
+# `stale` (older than what is stored) did not; `failed` can never be applied as sent
+# (the error says why); `ignored`: a topic loopdesk does not use.
+EventStatus = Literal["received", "applied", "unchanged", "stale", "failed", "ignored"]
 EVENT_STATUSES: tuple[str, ...] = get_args(EventStatus)
+# What `webhooks replay` applies again.
+REPLAYABLE: tuple[str, ...] = ("received", "failed")
 
 
 @dataclass(frozen=True)
@@ -37,9 +44,12 @@ async def record_event(
     trigger: str,
     return_id: str | None,
     body: bytes,
+    status: str = "received",
+    error: str | None = None,
 ) -> tuple[int, bool]:
     """Record a delivery: (event id, True) the first time, (same id, False) for a
     redelivery. Never raises on a duplicate, so Loop's retries are answered 200."""
+    _check_status(status)
     values = {
         "dedupe_key": dedupe_key,
         "topic": topic,
@@ -47,9 +57,33 @@ async def record_event(
         "return_id": return_id,
         "received_at": utcnow(),
         "body": body,
-        "status": "received",
+        "status": status,
+        "error": error,
     }
     return await insert_or_get_id(session, webhook_events, values, ["dedupe_key"])
+
+
+async def event_status(session: AsyncSession, event_id: int) -> str | None:
+    query = select(webhook_events.c.status).where(webhook_events.c.id == event_id)
+    status: str | None = (await session.execute(query)).scalar_one_or_none()
+    return status
+
+
+async def claim_event(
+    session: AsyncSession, event_id: int, statuses: tuple[str, ...] = ("received",)
+) -> bool:
+    """Take an event for applying in this transaction: False when it is not in one of
+    `statuses` (another process applied it meanwhile).
+
+    The UPDATE locks the row on PostgreSQL until the transaction ends, so a second
+    applier waits and then finds it applied; SQLite's transactions hold the write lock.
+    """
+    statement = (
+        update(webhook_events)
+        .where(webhook_events.c.id == event_id, webhook_events.c.status.in_(statuses))
+        .values(attempts=webhook_events.c.attempts + 1)
+    )
+    return await rowcount(session, statement) > 0
 
 
 async def mark_event(
@@ -58,8 +92,7 @@ async def mark_event(
     """Set an event's outcome (one of `EVENT_STATUSES`, checked here, so callers may
     pass their own wider result type); `applied_at` is set when it is applied, and a later
     success clears the error of an earlier failure."""
-    if status not in EVENT_STATUSES:
-        raise ValueError(f"unknown event status {status!r}")
+    _check_status(status)
     await session.execute(
         update(webhook_events)
         .where(webhook_events.c.id == event_id)
@@ -67,8 +100,37 @@ async def mark_event(
     )
 
 
+def _check_status(status: str) -> None:
+    if status not in EVENT_STATUSES:
+        raise ValueError(f"unknown event status {status!r}")
+
+
+async def note_event_error(session: AsyncSession, event_id: int, error: str) -> None:
+    """Say why a `received` event could not be applied yet, leaving it `received`."""
+    await session.execute(
+        update(webhook_events)
+        .where(webhook_events.c.id == event_id, webhook_events.c.status == "received")
+        .values(error=error)
+    )
+
+
 async def failed_events(session: AsyncSession, limit: int = 100) -> list[EventRow]:
     """Failed events, oldest first: the order to replay them in."""
+    return await events_in(session, ("failed",), limit=limit)
+
+
+async def events_in(
+    session: AsyncSession,
+    statuses: tuple[str, ...],
+    *,
+    limit: int = 100,
+    after_id: int = 0,
+    return_id: str | None = None,
+) -> list[EventRow]:
+    """Events in one of `statuses` (and of one return, when given), oldest first."""
+    conditions = [webhook_events.c.status.in_(statuses), webhook_events.c.id > after_id]
+    if return_id is not None:
+        conditions.append(webhook_events.c.return_id == return_id)
     query = (
         select(
             webhook_events.c.id,
@@ -80,7 +142,7 @@ async def failed_events(session: AsyncSession, limit: int = 100) -> list[EventRo
             webhook_events.c.return_id,
             webhook_events.c.received_at,
         )
-        .where(webhook_events.c.status == "failed")
+        .where(*conditions)
         .order_by(webhook_events.c.id)
         .limit(max(limit, 0))
     )

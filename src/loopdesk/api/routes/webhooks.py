@@ -7,7 +7,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Header, Request
 
 from loopdesk.api.deps import CustomersDep, MetricsDep, SettingsDep, StoreDep
-from loopdesk.customers.webhooks import ingest
+from loopdesk.customers.webhooks import ReturnReads, ingest
 from loopdesk.errors import Unauthorized
 from loopdesk.settings import WEBHOOK_SECRET_SETTING
 
@@ -34,7 +34,8 @@ async def loop_webhook(
         metrics.webhooks.labels("refused").inc()
         raise Unauthorized(NO_SECRET_MESSAGE, details={"setting": WEBHOOK_SECRET_SETTING})
     body = await request.body()
-    result = await ingest(store, body, x_loop_signature, secrets)
+    reads: ReturnReads = request.app.state.webhook_reads
+    result = await ingest(store, body, x_loop_signature, secrets, reads=reads)
     if result.result == "applied":
         customers.invalidate()
     metrics.webhooks.labels(result.result).inc()
