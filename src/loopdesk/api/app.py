@@ -13,15 +13,13 @@ from fastapi import FastAPI
 
 from loopdesk import __version__
 from loopdesk import store as db
-from loopdesk.actions.run import ActionRunner
 from loopdesk.api.errors import install_error_handlers
 from loopdesk.api.keycache import KeyCache
 from loopdesk.api.limits import BodySizeLimit
 from loopdesk.api.metrics import Metrics, RequestMetrics
 from loopdesk.api.routes import actions, audit, customers, ops, webhooks
-from loopdesk.customers.service import CustomerService
 from loopdesk.logs import configure_logging
-from loopdesk.runtime import SANDBOX_NOTICE, Upstream
+from loopdesk.runtime import SANDBOX_NOTICE, Services, Upstream
 from loopdesk.sandbox.webhooks import configure_webhooks
 from loopdesk.settings import Settings
 
@@ -40,16 +38,11 @@ def create_app(
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         configure_logging(settings.log_level)
-        opened = store or await db.Store.open(settings.database_url, migrate=True)
-        app.state.store = opened
-        app.state.customers = CustomerService(
-            opened,
-            upstream.returns,
-            upstream.tracking,
-            settings,
-            source="sandbox" if upstream.sandbox is not None else "loop",
-        )
-        app.state.actions = ActionRunner(opened, upstream.returns)
+        services = await Services.open(settings, upstream=upstream, store=store)
+        app.state.services = services
+        app.state.store = services.store
+        app.state.customers = services.customers
+        app.state.actions = services.actions
         receiver: httpx.AsyncClient | None = None
         if upstream.sandbox is not None:
             log.warning("sandbox.in_use", notice=SANDBOX_NOTICE)
@@ -72,10 +65,7 @@ def create_app(
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(upstream.sandbox.state.webhook_tasks_drained(), 5)
                 await receiver.aclose()
-            await app.state.customers.aclose()
-            await upstream.aclose()
-            if store is None:
-                await opened.close()
+            await services.aclose()
 
     app = FastAPI(
         title="loopdesk",

@@ -14,7 +14,8 @@ class LookupIssue(BaseModel):
 
     model_config = ConfigDict(frozen=True)
 
-    source: Literal["returns", "notes", "orders"]
+    # "lookup": about the answer as a whole (e.g. nothing could be fetched nor was stored).
+    source: Literal["returns", "notes", "orders", "lookup"]
     code: str
     message: str
     email: str | None = None
@@ -28,6 +29,9 @@ class LookupMeta(BaseModel):
     stale: bool = False
     asOf: str | None = None
     errors: list[LookupIssue] = Field(default_factory=list)
+    # Addresses past `lookup_max_emails`, not looked up (`notices` says so in words).
+    droppedEmails: list[str] = Field(default_factory=list)
+    notices: list[str] = Field(default_factory=list)
 
 
 class CustomerView(BaseModel):

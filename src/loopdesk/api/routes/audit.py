@@ -6,11 +6,13 @@ from datetime import UTC, datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query
+from pydantic import BaseModel
 
 from loopdesk import store as db
 from loopdesk.api.deps import KeyName, StoreDep
+from loopdesk.api.errors import ERROR_RESPONSES
 
-router = APIRouter(tags=["audit"])
+router = APIRouter(tags=["audit"], responses=ERROR_RESPONSES)
 
 MAX_ID = 2**63 - 1  # ids are 64-bit in both databases
 
@@ -22,7 +24,22 @@ def _aware(moment: datetime | None) -> datetime | None:
     return moment.replace(tzinfo=UTC)
 
 
-@router.get("/v1/audit")
+class AuditItem(BaseModel):
+    id: int
+    action: str
+    at: str
+    key: str
+    inputs: dict[str, Any]
+    result: dict[str, Any]
+    ok: bool
+
+
+class AuditPage(BaseModel):
+    items: list[AuditItem]
+    nextBefore: int | None
+
+
+@router.get("/v1/audit", response_model=AuditPage)
 async def audit(
     store: StoreDep,
     _key: KeyName,

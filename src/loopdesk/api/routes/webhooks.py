@@ -2,17 +2,27 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated
 
 from fastapi import APIRouter, Header, Request
+from pydantic import BaseModel
 
 from loopdesk.api.deps import CustomersDep, MetricsDep, SettingsDep, StoreDep
+from loopdesk.api.errors import ERROR_RESPONSES
 from loopdesk.customers.webhooks import ingest
 
-router = APIRouter(tags=["webhooks"])
+router = APIRouter(tags=["webhooks"], responses=ERROR_RESPONSES)
 
 
-@router.post("/webhooks/loop", summary="Loop webhook receiver")
+class WebhookAnswer(BaseModel):
+    """What Loop gets back: 2xx means "do not send this event again"."""
+
+    received: bool
+    eventId: int
+    result: str
+
+
+@router.post("/webhooks/loop", summary="Loop webhook receiver", response_model=WebhookAnswer)
 async def loop_webhook(
     request: Request,
     settings: SettingsDep,
@@ -20,11 +30,11 @@ async def loop_webhook(
     customers: CustomersDep,
     metrics: MetricsDep,
     x_loop_signature: Annotated[str | None, Header()] = None,
-) -> dict[str, Any]:
+) -> WebhookAnswer:
     body = await request.body()
     secret = settings.loop_webhook_secret.get_secret_value()
     result = await ingest(store, body, x_loop_signature, secret)
     if result.result == "applied":
         customers.invalidate()
     metrics.webhooks.labels(result.result).inc()
-    return {"received": True, "eventId": result.event_id, "result": result.result}
+    return WebhookAnswer(received=True, eventId=result.event_id, result=result.result)
