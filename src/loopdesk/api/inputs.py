@@ -54,9 +54,18 @@ def _not_blank(value: str) -> str:
     return value
 
 
+# `email_problem` is the rule; this pattern only tells the schema's readers (and the
+# fuzzer) the same thing: something, "@", a domain, no spaces or control characters.
+_EMAIL_SHAPE = r"^[^\s\x00-\x1f\x7f-\x9f]+@[^\s@\x00-\x1f\x7f-\x9f]+$"
+
 Email = Annotated[
     str,
-    Field(min_length=3, max_length=EMAIL_MAX_LENGTH, examples=["primary@email.com"]),
+    Field(
+        min_length=3,
+        max_length=EMAIL_MAX_LENGTH,
+        examples=["primary@email.com"],
+        json_schema_extra={"pattern": _EMAIL_SHAPE},
+    ),
     AfterValidator(_email),
 ]
 """One email address: at most 320 characters, no spaces or control characters."""
