@@ -10,6 +10,7 @@ import asyncio
 import json
 import sys
 import time
+import tomllib
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -84,9 +85,30 @@ def main(
     configure_logging("INFO" if verbose else "ERROR")
 
 
+def _checked_sandbox_data(value: Path | None) -> Path | None:
+    """A `--sandbox-data` file is read and checked before the command runs (whatever
+    the command): a bad one is a usage error naming the path and the reason."""
+    if value is None:
+        return None
+    from loopdesk.sandbox.data import load_world
+
+    try:
+        load_world(value)
+    except ConfigError as exc:
+        raise fail(exc.message, code=2) from None
+    except RecursionError:
+        raise fail(f"{value}: sandbox data is nested too deeply", code=2) from None
+    return value
+
+
 SandboxData = Annotated[
     Path | None,
-    typer.Option("--sandbox-data", help="Sandbox data file (contract JSON).", dir_okay=False),
+    typer.Option(
+        "--sandbox-data",
+        help="Sandbox data file (contract JSON).",
+        dir_okay=False,
+        callback=_checked_sandbox_data,
+    ),
 ]
 Host = Annotated[str, typer.Option(help="Interface to listen on.")]
 Port = Annotated[int, typer.Option(help="Port to listen on.")]
@@ -103,6 +125,10 @@ def load_settings(**overrides: Any) -> Settings:
         return Settings(**{k: v for k, v in overrides.items() if v is not None})
     except ValidationError as exc:
         raise fail(f"bad settings: {exc.errors()[0]['loc']}: {exc.errors()[0]['msg']}") from None
+    except UnicodeDecodeError:
+        raise fail("loopdesk.toml is not UTF-8 text") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise fail(f"loopdesk.toml is not valid TOML: {exc}") from None
 
 
 def run_async(factory: Callable[[], Awaitable[T]]) -> T:
