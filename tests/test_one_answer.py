@@ -27,15 +27,25 @@ SEVEN = [*demo_emails(), *(f"extra{i}@example.com" for i in range(5))]
 pytestmark = pytest.mark.usefixtures("instant_retries")
 
 
+BOUNDS = {
+    "returns per address": {"lookup_returns_per_email": PER_EMAIL},
+    "days": {"lookup_returns_days": 30},  # the demo customer has returns on both sides
+    "orders": {"lookup_max_orders": 1},
+}
+
+
 @pytest.fixture
-async def api(tmp_path: Path) -> AsyncIterator[tuple[Any, httpx.AsyncClient]]:
+async def api(
+    tmp_path: Path, request: pytest.FixtureRequest
+) -> AsyncIterator[tuple[Any, httpx.AsyncClient]]:
+    bounds = getattr(request, "param", BOUNDS["returns per address"])
     settings = Settings(
         api_key=KEY,
         sandbox_rate_limit_per_minute=0,
         database_url=f"sqlite+aiosqlite:///{tmp_path}/one.db",
-        lookup_returns_per_email=PER_EMAIL,
         http_connect_timeout_s=0.2,
         http_read_timeout_s=0.5,
+        **bounds,
     )
     app = create_app(settings)
     async with (
@@ -65,13 +75,18 @@ def _per_address(body: dict[str, Any]) -> dict[str, int]:
 # --- the HTTP API --------------------------------------------------------------------------
 
 
-async def test_store_answers_with_loops_bound_after_a_sync(
+@pytest.mark.parametrize("api", list(BOUNDS.values()), ids=list(BOUNDS), indirect=True)
+async def test_store_answers_with_loops_bounds_after_a_sync(
     api: tuple[Any, httpx.AsyncClient],
 ) -> None:
     app, client = api
     from_loop = await _lookup(client, *demo_emails())
     assert from_loop["meta"]["source"] == "sandbox"
-    assert max(_per_address(from_loop).values()) == PER_EMAIL
+    options = app.state.customers.options
+    assert max(_per_address(from_loop).values()) <= options.returns_per_email
+    oldest = datetime.now(UTC) - timedelta(days=options.returns_days)
+    assert all(datetime.fromisoformat(r["updatedAt"]) >= oldest for r in from_loop["returns"])
+    assert len(from_loop["orders"]) <= options.max_orders
     # A sync stores every return of the window, more than a lookup asks for.
     result = await backfill(
         app.state.store, app.state.upstream.returns, since=datetime.now(UTC) - timedelta(days=400)
@@ -82,6 +97,7 @@ async def test_store_answers_with_loops_bound_after_a_sync(
     assert from_store["meta"]["source"] == "store"
     assert [r["id"] for r in from_store["returns"]] == [r["id"] for r in from_loop["returns"]]
     assert from_store["returns"] == from_loop["returns"]
+    assert from_store["orders"] == from_loop["orders"]
 
 
 async def test_never_fetched_customer_while_loop_fails_says_nothing_was_fetched(
