@@ -192,3 +192,17 @@ def test_unreadable_paths_are_a_message(tmp_path: Path) -> None:
         result = runner.invoke(app, args)
         _assert_clean(result, "unreadable path")
         assert result.exit_code != 0
+
+
+def test_a_database_that_cannot_be_opened_is_a_message(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    for url in (
+        f"sqlite+aiosqlite:///{tmp_path}/missing-dir/x.db",
+        "postgresql+asyncpg://someone:hunter2-password@127.0.0.1:9/none",
+    ):
+        monkeypatch.setenv("LOOPDESK_DATABASE_URL", url)
+        result = runner.invoke(app, ["lookup", "primary@email.com"])
+        _assert_clean(result, "LOOPDESK_DATABASE_URL")
+        assert result.exit_code == 1 and "cannot open the database" in result.stderr
+        assert "hunter2" not in result.stderr

@@ -89,7 +89,11 @@ class Services(AsyncClosing):
         """Open the store (migrated) unless given; `aclose` closes what was opened here
         and the upstream clients."""
         upstream = upstream or Upstream.from_settings(settings)
-        opened = store or await db.Store.open(settings.database_url, migrate=True)
+        try:
+            opened = store or await db.Store.open(settings.database_url, migrate=True)
+        except BaseException:
+            await upstream.aclose()
+            raise
         return cls(
             settings=settings,
             upstream=upstream,

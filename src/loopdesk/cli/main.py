@@ -14,7 +14,7 @@ import tomllib
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from pathlib import Path
-from typing import Annotated, Any, Literal, TypeVar
+from typing import TYPE_CHECKING, Annotated, Any, Literal, TypeVar
 
 import typer
 from pydantic import ValidationError
@@ -25,6 +25,9 @@ from loopdesk.actions.outcome import ActionOutcome
 from loopdesk.actions.run import ActionRunner
 from loopdesk.errors import ConfigError, InvalidInput, LoopdeskError, LoopValidationError
 from loopdesk.settings import Settings
+
+if TYPE_CHECKING:
+    from loopdesk.runtime import Services, Upstream
 
 T = TypeVar("T")
 
@@ -174,11 +177,22 @@ def read_json(file: Path | None) -> Any:
         raise fail(f"{name} is not usable: JSON nested too deeply") from None
 
 
-async def _services(settings: Settings, upstream: Any) -> Any:
-    """The same `Services` the HTTP app uses (store at LOOPDESK_DATABASE_URL)."""
+async def _services(settings: Settings, upstream: Upstream) -> Services:
+    """The same `Services` the HTTP app uses (store at LOOPDESK_DATABASE_URL); a
+    database that cannot be opened is a message naming it (without its password)."""
+    from sqlalchemy.engine import make_url
+    from sqlalchemy.exc import SQLAlchemyError
+
     from loopdesk.runtime import Services
 
-    return await Services.open(settings, upstream=upstream)
+    try:
+        return await Services.open(settings, upstream=upstream)
+    except (OSError, SQLAlchemyError) as exc:
+        try:
+            where = make_url(settings.database_url).render_as_string(hide_password=True)
+        except SQLAlchemyError:
+            where = "LOOPDESK_DATABASE_URL"
+        raise fail(f"cannot open the database {where}: {type(exc).__name__}") from None
 
 
 def emit_json(value: Any) -> None:
