@@ -32,6 +32,8 @@ BODY_CASES: list[Case] = [
     ("GET", "/v1/customers/lookup", [("email", NUL_EMAIL)], None),
     ("GET", "/v1/customers/lookup", [("email", LONG_EMAIL)], None),
     ("GET", "/v1/customers/lookup", [("email", "two words@example.com")], None),
+    # 205 characters that lower-case (the stored form) to 405
+    ("GET", "/v1/customers/lookup", [("email", "\u0130" * 200 + "@x.co")], None),
     ("GET", "/v1/customers/lookup", [("email", f"u{i}@example.com") for i in range(101)], None),
     ("POST", "/v1/customers/lookup", {"emails": [NUL_EMAIL]}, None),
     ("POST", "/v1/customers/lookup", {"emailAddresses": [LONG_EMAIL]}, None),

@@ -30,7 +30,8 @@ def email_problem(text: str) -> str | None:
     query both hold at most this), no whitespace or control characters (PostgreSQL
     refuses NUL), and a local part and a domain around the last "@".
     """
-    if len(text) > EMAIL_MAX_LENGTH:
+    # Lower-cased too: that is the form stored, and some letters grow ("İ" is two).
+    if len(text) > EMAIL_MAX_LENGTH or len(text.lower()) > EMAIL_MAX_LENGTH:
         return f"an email address has at most {EMAIL_MAX_LENGTH} characters"
     if any(c.isspace() or unicodedata.category(c) in ("Cc", "Cs") for c in text):
         return "an email address has no spaces or control characters"
