@@ -8,10 +8,11 @@ otherwise be resolved into another endpoint's URL).
 
 from __future__ import annotations
 
+import re
 import unicodedata
 from typing import Annotated
 
-from pydantic import AfterValidator, Field, StringConstraints, TypeAdapter, ValidationError
+from pydantic import AfterValidator, Field, TypeAdapter, ValidationError
 
 from loopdesk.actions.run import MAX_NOTE_LENGTH
 from loopdesk.customers.profile import EMAIL_MAX_LENGTH, email_problem
@@ -19,7 +20,8 @@ from loopdesk.errors import InvalidInput
 
 # Loop's return ids and allowlist ids are integers (ids of its database rows); the
 # 64-bit range bounds them at 19 digits.
-LOOP_ID_PATTERN = r"^[0-9]{1,19}$"
+_LOOP_ID = re.compile(r"[0-9]{1,19}")
+LOOP_ID_PATTERN = f"^{_LOOP_ID.pattern}$"
 TEXT_MAX_LENGTH = 500
 MAX_EMAILS_PER_REQUEST = 100  # far above any profile; past `lookup_max_emails` they are dropped
 
@@ -42,7 +44,9 @@ def _printable(multiline: bool) -> AfterValidator:
             if multiline and char in _LINE_BREAKS:
                 continue
             if unicodedata.category(char) in ("Cc", "Cs"):
-                raise ValueError(f"control character U+{ord(char):04X} is not allowed")
+                raise ValueError(
+                    f"character U+{ord(char):04X} (control or lone surrogate) is not allowed"
+                )
         return value
 
     return AfterValidator(check)
@@ -70,10 +74,21 @@ Email = Annotated[
 ]
 """One email address: at most 320 characters, no spaces or control characters."""
 
+
+def _loop_id(value: str) -> str:
+    if not _LOOP_ID.fullmatch(value):
+        raise ValueError("not a Loop id: Loop's return and allowlist ids are digits only")
+    return value
+
+
 LoopId = Annotated[
     str,
-    StringConstraints(pattern=LOOP_ID_PATTERN),
-    Field(description="A Loop id (digits)", examples=["25044777"]),
+    Field(
+        description="A Loop id (digits)",
+        examples=["25044777"],
+        json_schema_extra={"pattern": LOOP_ID_PATTERN},
+    ),
+    AfterValidator(_loop_id),
 ]
 """A Loop return or allowlist id: digits only, so a path can never become another URL."""
 
@@ -102,13 +117,13 @@ AllowlistValue = Annotated[
     AfterValidator(_not_blank),
 ]
 
-_LOOP_ID: TypeAdapter[str] = TypeAdapter(LoopId)
+_LOOP_ID_ADAPTER: TypeAdapter[str] = TypeAdapter(LoopId)
 
 
 def loop_id(value: str, *, field: str = "id") -> str:
     """`value` checked as a `LoopId` outside a request (the CLI); InvalidInput otherwise."""
     try:
-        return _LOOP_ID.validate_python(value)
+        return _LOOP_ID_ADAPTER.validate_python(value)
     except ValidationError:
         raise InvalidInput(
             f"{field} must be a Loop id (digits only), got {value[:40]!r}", details={"field": field}
