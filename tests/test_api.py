@@ -71,3 +71,29 @@ async def test_lookup_bad_input_is_422_in_the_error_shape(
 async def test_sandbox_is_mounted_when_no_token(client: httpx.AsyncClient) -> None:
     response = await client.get("/sandbox/_sandbox/health", headers=AUTH)
     assert response.status_code == 200
+
+
+async def test_lookup_answer_is_exactly_the_declared_model(client: httpx.AsyncClient) -> None:
+    from loopdesk.customers.view import CustomerView
+
+    response = await client.get(
+        "/v1/customers/lookup", params=[("email", "primary@email.com")], headers=AUTH
+    )
+    body = response.json()
+    view = CustomerView.model_validate(body)  # LoopReturn/Order forbid unknown fields
+    assert view.to_json() == body
+    schema = (await client.get("/openapi.json")).json()
+    ok = schema["paths"]["/v1/customers/lookup"]["get"]["responses"]["200"]
+    assert ok["content"]["application/json"]["schema"]["$ref"].endswith("/CustomerView")
+    bad = schema["paths"]["/v1/customers/lookup"]["get"]["responses"]["422"]
+    assert bad["content"]["application/json"]["schema"]["$ref"].endswith("/ErrorBody")
+
+
+async def test_bad_json_body_is_400_in_the_error_shape(client: httpx.AsyncClient) -> None:
+    response = await client.post(
+        "/v1/customers/lookup",
+        content=b"[" * 100_000,
+        headers={**AUTH, "Content-Type": "application/json"},
+    )
+    assert response.status_code == 400
+    assert response.json()["error"]["code"] == "bad_request"

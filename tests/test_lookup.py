@@ -241,3 +241,31 @@ async def test_one_bad_field_keeps_the_return_and_says_so(rig: Rig) -> None:
         ]
     )
     assert all(e.email is None and target.id in e.message for e in view.meta.errors)
+
+
+class _SendsMoreThanAsked:
+    """A returns source whose list ignores `limit` (as an upstream might)."""
+
+    def __init__(self, client: LoopReturnsClient) -> None:
+        self.client = client
+
+    async def list_returns(self, customer_email: str, *, since: Any, limit: int) -> Any:
+        return await self.client.list_returns(customer_email, since=since, limit=50)
+
+    async def list_notes(self, return_id: str) -> list[Any]:
+        return await self.client.list_notes(return_id)
+
+
+async def test_returns_per_address_bound_holds_whatever_the_upstream_sends(rig: Rig) -> None:
+    everything = await lookup_customer(demo_emails(), rig.returns, None, LookupOptions())
+    bounded = await lookup_customer(
+        demo_emails(),
+        _SendsMoreThanAsked(rig.returns),
+        None,
+        LookupOptions(returns_per_email=2),
+    )
+    for email in demo_emails():
+        mine = [r for r in everything.returns if r.customerEmail.lower() == email]
+        kept = [r for r in bounded.returns if r.customerEmail.lower() == email]
+        assert len(mine) > 2 and len(kept) == 2
+        assert [r.id for r in kept] == [r.id for r in mine[:2]]  # the newest two

@@ -1,7 +1,9 @@
-"""Wiring for the surfaces: the upstream clients a process uses, built from settings.
+"""Wiring for the surfaces: what a process uses, built once from settings.
 
-With no Loop token configured, both clients talk to the built-in sandbox in the same
-process (through `httpx.ASGITransport`, no socket), which surfaces announce.
+`Upstream` holds the clients for Loop's two APIs. With no Loop token configured, both
+talk to the built-in sandbox in the same process (through `httpx.ASGITransport`, no
+socket), which surfaces announce. `Services` adds the store and the services on top:
+the HTTP app, the CLI and the tests all take this one path (store, freshness, limits).
 """
 
 from __future__ import annotations
@@ -11,8 +13,10 @@ from dataclasses import dataclass
 import httpx
 from fastapi import FastAPI
 
-from loopdesk.customers.lookup import LookupOptions, lookup_customer
-from loopdesk.customers.view import CustomerView
+from loopdesk import store as db
+from loopdesk.actions.run import ActionRunner
+from loopdesk.customers.service import CustomerService
+from loopdesk.customers.webhooks import ReturnReads
 from loopdesk.loop.closing import AsyncClosing
 from loopdesk.loop.returns import LoopReturnsClient
 from loopdesk.loop.tracking import OrderTrackingClient
@@ -58,16 +62,60 @@ class Upstream(AsyncClosing):
             settings=settings, returns=LoopReturnsClient.from_settings(settings), tracking=tracking
         )
 
-    async def lookup(self, emails: list[str]) -> CustomerView:
-        return await lookup_customer(
-            emails,
-            self.returns,
-            self.tracking,
-            LookupOptions.from_settings(self.settings),
-            source="sandbox" if self.sandbox is not None else "loop",
-        )
-
     async def aclose(self) -> None:
         await self.returns.aclose()
         if self.tracking is not None:
             await self.tracking.aclose()
+
+
+@dataclass
+class Services(AsyncClosing):
+    """The store, the upstream clients and the services over them, for one process."""
+
+    settings: Settings
+    upstream: Upstream
+    store: db.Store
+    customers: CustomerService
+    actions: ActionRunner
+    webhook_reads: ReturnReads
+    owns_store: bool = True
+
+    @classmethod
+    async def open(
+        cls,
+        settings: Settings,
+        *,
+        upstream: Upstream | None = None,
+        store: db.Store | None = None,
+    ) -> Services:
+        """Open the store (migrated) unless given; `aclose` closes what was opened here
+        and the upstream clients."""
+        upstream = upstream or Upstream.from_settings(settings)
+        try:
+            opened = store or await db.Store.open(settings.database_url, migrate=True)
+        except BaseException:
+            await upstream.aclose()
+            raise
+        return cls(
+            settings=settings,
+            upstream=upstream,
+            store=opened,
+            customers=CustomerService(
+                opened,
+                upstream.returns,
+                upstream.tracking,
+                settings,
+                source="sandbox" if upstream.sandbox is not None else "loop",
+            ),
+            actions=ActionRunner(opened, upstream.returns),
+            webhook_reads=ReturnReads(upstream.returns, opened),
+            owns_store=store is None,
+        )
+
+    async def aclose(self) -> None:
+        try:
+            await self.customers.aclose()
+            await self.upstream.aclose()
+        finally:
+            if self.owns_store:
+                await self.store.close()

@@ -13,18 +13,16 @@ from fastapi import FastAPI
 
 from loopdesk import __version__
 from loopdesk import store as db
-from loopdesk.actions.run import ActionRunner
 from loopdesk.api.errors import install_error_handlers
 from loopdesk.api.keycache import KeyCache
 from loopdesk.api.limits import BodySizeLimit
 from loopdesk.api.metrics import Metrics, RequestMetrics
 from loopdesk.api.routes import actions, audit, customers, ops, routing, webhooks
 from loopdesk.api.sandbox_guard import SandboxGuard
-from loopdesk.customers.service import CustomerService
-from loopdesk.customers.webhooks import ReturnReads, replay_received
+from loopdesk.customers.webhooks import replay_received
 from loopdesk.logs import configure_logging, secret_values
 from loopdesk.routing.service import RoutingConfig
-from loopdesk.runtime import SANDBOX_NOTICE, Upstream
+from loopdesk.runtime import SANDBOX_NOTICE, Services, Upstream
 from loopdesk.sandbox.webhooks import configure_webhooks
 from loopdesk.settings import WEBHOOK_SECRET_SETTING, Settings
 
@@ -43,16 +41,12 @@ def create_app(
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         configure_logging(settings.log_level, secrets=secret_values(settings))
-        opened = store or await db.Store.open(settings.database_url, migrate=True)
-        app.state.store = opened
-        app.state.customers = CustomerService(
-            opened,
-            upstream.returns,
-            upstream.tracking,
-            settings,
-            source="sandbox" if upstream.sandbox is not None else "loop",
-        )
-        app.state.actions = ActionRunner(opened, upstream.returns)
+        services = await Services.open(settings, upstream=upstream, store=store)
+        app.state.services = services
+        app.state.store = services.store
+        app.state.customers = services.customers
+        app.state.actions = services.actions
+        app.state.webhook_reads = services.webhook_reads
         if not settings.webhook_secrets:
             log.warning(
                 "webhooks.refused_no_secret",
@@ -60,9 +54,8 @@ def create_app(
                 notice=f"every Loop webhook is refused with 401 until {WEBHOOK_SECRET_SETTING}"
                 " holds the secret(s) of the webhook subscriptions",
             )
-        app.state.webhook_reads = reads = ReturnReads(upstream.returns, opened)
         # Events a crash or an outage left `received` are applied now, beside requests.
-        replaying = asyncio.create_task(replay_received(opened, reads))
+        replaying = asyncio.create_task(replay_received(services.store, services.webhook_reads))
         receiver: httpx.AsyncClient | None = None
         if upstream.sandbox is not None:
             log.warning("sandbox.in_use", notice=SANDBOX_NOTICE)
@@ -88,10 +81,7 @@ def create_app(
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(upstream.sandbox.state.webhook_tasks_drained(), 5)
                 await receiver.aclose()
-            await app.state.customers.aclose()
-            await upstream.aclose()
-            if store is None:
-                await opened.close()
+            await services.aclose()
 
     app = FastAPI(
         title="loopdesk",

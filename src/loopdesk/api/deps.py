@@ -11,6 +11,7 @@ from loopdesk.actions.run import ActionRunner
 from loopdesk.api.auth import require_api_key
 from loopdesk.api.metrics import Metrics
 from loopdesk.customers.service import CustomerService
+from loopdesk.customers.webhooks import ReturnReads
 from loopdesk.settings import Settings
 
 
@@ -34,6 +35,11 @@ def _runner(request: Request) -> ActionRunner:
     return runner
 
 
+def _webhook_reads(request: Request) -> ReturnReads:
+    reads: ReturnReads = request.app.state.webhook_reads
+    return reads
+
+
 def _metrics(request: Request) -> Metrics:
     metrics: Metrics = request.app.state.metrics
     return metrics
@@ -44,5 +50,6 @@ StoreDep = Annotated[db.Store, Depends(_store)]
 CustomersDep = Annotated[CustomerService, Depends(_customers)]
 Runner = Annotated[ActionRunner, Depends(_runner)]
 MetricsDep = Annotated[Metrics, Depends(_metrics)]
+WebhookReadsDep = Annotated[ReturnReads, Depends(_webhook_reads)]
 KeyName = Annotated[str, Depends(require_api_key)]
 IdempotencyKey = Annotated[str | None, Header(alias="Idempotency-Key", max_length=200)]

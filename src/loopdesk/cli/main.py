@@ -9,14 +9,16 @@ from __future__ import annotations
 import asyncio
 import json
 import sys
+import tomllib
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from pathlib import Path
-from typing import Annotated, Any, Literal, TypeVar
+from typing import TYPE_CHECKING, Annotated, Any, Literal, TypeVar
 
 import typer
 from pydantic import ValidationError
 from rich.console import Console
+from typer.core import TyperGroup
 
 from loopdesk.actions.outcome import ActionOutcome
 from loopdesk.actions.run import ActionRunner
@@ -24,7 +26,35 @@ from loopdesk.cli.routing import register_routing
 from loopdesk.errors import ConfigError, InvalidInput, LoopdeskError, LoopValidationError
 from loopdesk.settings import Settings
 
+if TYPE_CHECKING:
+    from loopdesk.runtime import Services, Upstream
+
 T = TypeVar("T")
+
+err = Console(stderr=True, soft_wrap=True)
+_verbose = False  # set by the `--verbose` option: show the traceback of a defect
+
+
+class _Commands(TyperGroup):
+    """Every command's last line of defence: an exception nobody turned into a message
+    (a defect) still ends as one line on standard error and exit code 1, never a
+    stack trace on the terminal (unless `--verbose`)."""
+
+    def invoke(self, ctx: Any) -> Any:  # typer's own (vendored) click Context
+        try:
+            return super().invoke(ctx)
+        except (typer.Exit, typer.Abort, typer.TyperException):  # already a message
+            raise
+        except Exception as exc:
+            if _verbose:
+                err.print_exception()
+            err.print(
+                f"[red]error:[/red] unexpected {type(exc).__name__}"
+                " (run with --verbose for details)",
+                highlight=False,
+            )
+            raise typer.Exit(1) from None
+
 
 app = typer.Typer(
     name="loopdesk",
@@ -32,6 +62,7 @@ app = typer.Typer(
     no_args_is_help=True,
     pretty_exceptions_enable=False,
     add_completion=False,
+    cls=_Commands,
 )
 allowlist_app = typer.Typer(help="Loop allowlist entries (return-window exceptions).")
 app.add_typer(allowlist_app, name="allowlist")
@@ -43,8 +74,6 @@ webhooks_app = typer.Typer(help="Loop webhook events.", no_args_is_help=True)
 app.add_typer(webhooks_app, name="webhooks")
 register_routing(app)  # route, rules, routing
 
-err = Console(stderr=True, soft_wrap=True)
-
 
 @app.callback()
 def main(
@@ -53,14 +82,37 @@ def main(
     """Loop Returns and Loop Order Tracking for customer support."""
     from loopdesk.logs import configure_logging
 
+    global _verbose
+    _verbose = verbose
     # Commands are quiet by default (results on stdout, problems on stderr); the service
     # logs at LOOPDESK_LOG_LEVEL.
     configure_logging("INFO" if verbose else "ERROR")
 
 
+def _checked_sandbox_data(value: Path | None) -> Path | None:
+    """A `--sandbox-data` file is read and checked before the command runs (whatever
+    the command): a bad one is a usage error naming the path and the reason."""
+    if value is None:
+        return None
+    from loopdesk.sandbox.data import load_world
+
+    try:
+        load_world(value)
+    except ConfigError as exc:
+        raise fail(exc.message, code=2) from None
+    except RecursionError:
+        raise fail(f"{value}: sandbox data is nested too deeply", code=2) from None
+    return value
+
+
 SandboxData = Annotated[
     Path | None,
-    typer.Option("--sandbox-data", help="Sandbox data file (contract JSON).", dir_okay=False),
+    typer.Option(
+        "--sandbox-data",
+        help="Sandbox data file (contract JSON).",
+        dir_okay=False,
+        callback=_checked_sandbox_data,
+    ),
 ]
 Host = Annotated[str, typer.Option(help="Interface to listen on.")]
 Port = Annotated[int, typer.Option(help="Port to listen on.")]
@@ -77,6 +129,10 @@ def load_settings(**overrides: Any) -> Settings:
         return Settings(**{k: v for k, v in overrides.items() if v is not None})
     except ValidationError as exc:
         raise fail(f"bad settings: {exc.errors()[0]['loc']}: {exc.errors()[0]['msg']}") from None
+    except UnicodeDecodeError:
+        raise fail("loopdesk.toml is not UTF-8 text") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise fail(f"loopdesk.toml is not valid TOML: {exc}") from None
 
 
 def run_async(factory: Callable[[], Awaitable[T]]) -> T:
@@ -103,6 +159,43 @@ async def opened_store(settings: Settings) -> AsyncIterator[Any]:
         await store.close()
 
 
+def read_json(file: Path | None) -> Any:
+    """The JSON value in FILE (or standard input); a bad file is a message and exit 1."""
+    name = str(file) if file else "stdin"
+    try:
+        data = file.read_bytes() if file else sys.stdin.buffer.read()
+    except OSError as exc:
+        raise fail(f"cannot read {file}: {exc.strerror or exc}") from None
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise fail(f"{name} is not UTF-8 text (byte {exc.start})") from None
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise fail(f"{name} is not JSON: {exc}") from None
+    except RecursionError:
+        raise fail(f"{name} is not usable: JSON nested too deeply") from None
+
+
+async def _services(settings: Settings, upstream: Upstream) -> Services:
+    """The same `Services` the HTTP app uses (store at LOOPDESK_DATABASE_URL); a
+    database that cannot be opened is a message naming it (without its password)."""
+    from sqlalchemy.engine import make_url
+    from sqlalchemy.exc import SQLAlchemyError
+
+    from loopdesk.runtime import Services
+
+    try:
+        return await Services.open(settings, upstream=upstream)
+    except (OSError, SQLAlchemyError) as exc:
+        try:
+            where = make_url(settings.database_url).render_as_string(hide_password=True)
+        except SQLAlchemyError:
+            where = "LOOPDESK_DATABASE_URL"
+        raise fail(f"cannot open the database {where}: {type(exc).__name__}") from None
+
+
 def emit_json(value: Any) -> None:
     sys.stdout.write(json.dumps(value, indent=2, ensure_ascii=False) + "\n")
 
@@ -114,6 +207,8 @@ def _upstream(settings: Settings) -> Any:
         upstream = Upstream.from_settings(settings)
     except ConfigError as exc:
         raise fail(exc.message) from None
+    except RecursionError:
+        raise fail(f"{settings.sandbox_data}: sandbox data is nested too deeply") from None
     if upstream.sandbox is not None:
         err.print(f"[yellow]{SANDBOX_NOTICE}[/yellow]")
     return upstream
@@ -212,22 +307,29 @@ def sandbox(host: Host = "127.0.0.1", port: Port = 8100, sandbox_data: SandboxDa
 def lookup(
     emails: Annotated[list[str], typer.Argument(help="The customer's email addresses.")],
     as_json: AsJson = False,
+    fresh: Annotated[
+        bool, typer.Option("--fresh", help="Fetch from Loop now, whatever the store holds.")
+    ] = False,
     sandbox_data: SandboxData = None,
 ) -> None:
-    """Show one customer's returns and orders, as the agent sidebar does."""
+    """Show one customer's returns and orders, as the agent sidebar does.
+
+    The same lookup as `GET /v1/customers/lookup`: served from the store
+    (LOOPDESK_DATABASE_URL) when fetched recently enough, from Loop otherwise.
+    """
     from loopdesk.cli.render import render_view
-    from loopdesk.customers.profile import profile_emails
+    from loopdesk.customers.profile import usable_emails
 
     settings = load_settings(sandbox_data=sandbox_data)
     try:  # refuse bad input before any upstream work
-        profile_emails(emails, limit=settings.lookup_max_emails)
-    except LoopdeskError as exc:
-        raise fail(exc.message) from None
+        usable_emails(emails)
+    except InvalidInput as exc:
+        raise fail(exc.message, code=2) from None
     upstream = _upstream(settings)
 
     async def go() -> Any:
-        async with upstream:
-            return await upstream.lookup(emails)
+        async with await _services(settings, upstream) as services:
+            return await services.customers.lookup(emails, fresh=fresh)
 
     view = run_async(go)
     if as_json:
@@ -248,14 +350,7 @@ def normalize(
     """Normalize one raw upstream response body into the sidebar JSON array."""
     from loopdesk.domain.normalize import normalize_notes, normalize_orders, normalize_returns
 
-    try:
-        text = file.read_text() if file else sys.stdin.read()
-    except OSError as exc:
-        raise fail(f"cannot read {file}: {exc.strerror}") from None
-    try:
-        body = json.loads(text)
-    except json.JSONDecodeError as exc:
-        raise fail(f"{file or 'stdin'} is not JSON: {exc}") from None
+    body = read_json(file)
     try:
         if kind == "returns":
             result: Any = normalize_returns(body, email or None)
@@ -270,6 +365,8 @@ def normalize(
             items = [o.to_json() for o in result.items]
     except LoopdeskError as exc:
         raise fail(exc.message) from None
+    except RecursionError:
+        raise fail(f"{file or 'stdin'}: the body is nested too deeply") from None
     for problem in result.problems:
         err.print(f"[yellow]skipped:[/yellow] {problem.message}", highlight=False)
     emit_json(items)
@@ -289,8 +386,8 @@ def run_action(
     upstream = _upstream(settings)
 
     async def go() -> ActionOutcome:
-        async with opened_store(settings) as store, upstream:
-            return await act(ActionRunner(store, upstream.returns))
+        async with await _services(settings, upstream) as services:
+            return await act(services.actions)
 
     outcome = run_async(go)
     if not outcome.ok:
@@ -352,6 +449,12 @@ def allowlist_list(page: int = 1, sandbox_data: SandboxData = None) -> None:
 @allowlist_app.command("delete")
 def allowlist_delete(entry_id: str, sandbox_data: SandboxData = None) -> None:
     """Delete an allowlist entry."""
+    from loopdesk.api.inputs import loop_id
+
+    try:
+        entry_id = loop_id(entry_id, field="ENTRY_ID")
+    except InvalidInput as exc:
+        raise fail(exc.message, code=2) from None
     emit_json(
         run_action(
             load_settings(sandbox_data=sandbox_data),

@@ -23,9 +23,16 @@ def render_view(view: CustomerView) -> RenderableType:
     parts: list[RenderableType] = [
         Text(f"Customer: {', '.join(view.meta.emails)}  (source: {view.meta.source})", style="bold")
     ]
+    if view.meta.stale:
+        since = f" (as of {view.meta.asOf})" if view.meta.asOf else ""
+        parts.append(Text(f"! Loop unreachable: stored data shown{since}", style="red"))
     for issue in view.meta.errors:
         target = issue.email or issue.returnId or ""
         parts.append(Text(f"! {issue.source} {target}: {issue.message}", style="red"))
+    for notice in view.meta.notices:
+        parts.append(Text(f"note: {notice}", style="yellow"))
+    if view.meta.droppedEmails:
+        parts.append(Text(f"not looked up: {', '.join(view.meta.droppedEmails)}", style="dim"))
     parts.append(Text(f"\nReturns ({len(view.returns)})", style="bold underline"))
     parts.extend(render_return(r) for r in view.returns)
     if not view.returns:

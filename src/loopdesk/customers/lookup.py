@@ -126,9 +126,18 @@ async def _fetch_returns(
         return_id = str(problem.details.get("returnId"))
         issue = _issue("fields", problem, return_id=return_id, field=str(field_name))
         blanked.setdefault(return_id, []).append(issue)
-    for item, raw in zip(result.items, result.sources, strict=True):
-        if item.updated < state.since:
-            continue
+    # The same bounds the store applies: within the window, newest first, at most
+    # `returns_per_email` for this address, whatever the upstream sent.
+    kept = sorted(
+        (
+            pair
+            for pair in zip(result.items, result.sources, strict=True)
+            if pair[0].updated >= state.since
+        ),
+        key=lambda pair: (pair[0].updated, pair[0].id),
+        reverse=True,
+    )[: options.returns_per_email]
+    for item, raw in kept:
         known = state.returns.get(item.id)
         if known is None:
             tasks.create_task(_fetch_notes(state, client, item.id))

@@ -4,7 +4,10 @@
 - Otherwise fetched from Loop (one fetch per customer at a time, shared by concurrent
   callers) and written to the store.
 - When Loop fails, the stored data is served with `meta.stale = true`, `meta.asOf` and
-  `meta.errors`: never a 5xx for an upstream outage.
+  `meta.errors`: never a 5xx for an upstream outage. A customer never fetched gets an
+  explicit `nothing_fetched` error, so "no returns" is never mistaken for an answer.
+- The same bounds on every path (addresses, returns per address, days, orders): the
+  store answers what Loop would have.
 """
 
 from __future__ import annotations
@@ -18,9 +21,9 @@ from typing import Any, Literal
 from loopdesk import store as db
 from loopdesk.customers.fetch_lock import FetchLock
 from loopdesk.customers.lookup import LookupOptions, OrdersSource, ReturnsSource, lookup_customer
-from loopdesk.customers.profile import profile_emails
+from loopdesk.customers.profile import usable_emails
 from loopdesk.customers.singleflight import SingleFlight
-from loopdesk.customers.view import CustomerView, LookupMeta
+from loopdesk.customers.view import CustomerView, LookupIssue, LookupMeta
 from loopdesk.settings import Settings
 
 LOCK_WAIT_S = 15.0
@@ -60,7 +63,13 @@ class CustomerService:
             await self._lock.aclose()
 
     async def lookup(self, emails: list[str], *, fresh: bool = False) -> CustomerView:
-        addresses = profile_emails(emails, limit=self.options.max_emails)
+        usable = usable_emails(emails)
+        addresses = usable[: self.options.max_emails]
+        view = await self._lookup(addresses, fresh=fresh)
+        dropped = usable[self.options.max_emails :]
+        return _with_dropped(view, dropped, self.options.max_emails) if dropped else view
+
+    async def _lookup(self, addresses: list[str], *, fresh: bool) -> CustomerView:
         key = "|".join(sorted(a.lower() for a in addresses))
         if not fresh:
             recent = self._recent.get(key)
@@ -181,8 +190,13 @@ class CustomerService:
     async def _read_view(
         self, session: Any, addresses: list[str], fetched: datetime, now: datetime
     ) -> CustomerView:
+        # Loop's list is asked for `returns_per_email` per address: the store keeps more
+        # (webhooks, `sync`), so it answers with the same bound.
         returns = await db.returns_for_emails(
-            session, addresses, since=now - timedelta(days=self.options.returns_days)
+            session,
+            addresses,
+            since=now - timedelta(days=self.options.returns_days),
+            limit_per_email=self.options.returns_per_email,
         )
         orders = await db.stored_orders(session, addresses)
         meta = LookupMeta(
@@ -196,12 +210,41 @@ class CustomerService:
         async with self.store.session() as session:
             fetched = await db.fetched_at(session, addresses)
         stored = await self._from_store(addresses, fetched or now, now)
+        errors = list(failed.meta.errors)
+        if fetched is None:
+            errors.append(_never_fetched(bool(stored.returns)))
         meta = stored.meta.model_copy(
             update={
                 "stale": True,
                 "asOf": fetched.isoformat() if fetched else None,
-                "errors": failed.meta.errors,
+                "errors": errors,
             }
         )
         orders = failed.orders or stored.orders
         return stored.model_copy(update={"meta": meta, "orders": orders})
+
+
+def _never_fetched(has_stored: bool) -> LookupIssue:
+    """Loop failed for a customer it never answered for: say what the answer lacks."""
+    if has_stored:
+        message = (
+            "Loop could not be reached and this customer was never fetched from it: "
+            "only the returns webhooks or a sync stored are shown, possibly not all"
+        )
+    else:
+        message = (
+            "nothing could be fetched: Loop could not be reached and nothing is stored "
+            "for these addresses, so no returns can be shown (not: the customer has none)"
+        )
+    return LookupIssue(source="lookup", code="nothing_fetched", message=message)
+
+
+def _with_dropped(view: CustomerView, dropped: list[str], limit: int) -> CustomerView:
+    notice = (
+        f"only the first {limit} addresses are looked up; "
+        f"{len(dropped)} more were not: see droppedEmails"
+    )
+    meta = view.meta.model_copy(
+        update={"droppedEmails": dropped, "notices": [*view.meta.notices, notice]}
+    )
+    return view.model_copy(update={"meta": meta})

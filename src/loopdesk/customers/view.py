@@ -12,7 +12,7 @@ from loopdesk.domain.models import LoopReturn, Order
 
 # `fields`: a return is shown, but one of its fields (named in `field`) was unusable
 # and reads blank; the request itself succeeded.
-IssueSource = Literal["returns", "notes", "orders", "fields"]
+IssueSource = Literal["returns", "notes", "orders", "fields", "lookup"]
 
 
 class LookupIssue(BaseModel):
@@ -21,6 +21,7 @@ class LookupIssue(BaseModel):
 
     model_config = ConfigDict(frozen=True)
 
+    # "lookup": about the answer as a whole (e.g. nothing could be fetched nor was stored).
     source: IssueSource
     code: str
     message: str
@@ -36,6 +37,9 @@ class LookupMeta(BaseModel):
     stale: bool = False
     asOf: str | None = None
     errors: list[LookupIssue] = Field(default_factory=list)
+    # Addresses past `lookup_max_emails`, not looked up (`notices` says so in words).
+    droppedEmails: list[str] = Field(default_factory=list)
+    notices: list[str] = Field(default_factory=list)
 
 
 class CustomerView(BaseModel):

@@ -6,12 +6,13 @@ from datetime import UTC, datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query
-from pydantic import AfterValidator
+from pydantic import AfterValidator, BaseModel
 
 from loopdesk import store as db
 from loopdesk.api.deps import KeyName, StoreDep
+from loopdesk.api.errors import ERROR_RESPONSES
 
-router = APIRouter(tags=["audit"])
+router = APIRouter(tags=["audit"], responses=ERROR_RESPONSES)
 
 MAX_ID = 2**63 - 1  # ids are 64-bit in both databases
 # Printable text only: PostgreSQL refuses a NUL byte in a parameter (a 500 otherwise).
@@ -32,7 +33,22 @@ def _utc(moment: datetime) -> datetime:
 UTCMoment = Annotated[datetime, AfterValidator(_utc)]
 
 
-@router.get("/v1/audit")
+class AuditItem(BaseModel):
+    id: int
+    action: str
+    at: str
+    key: str
+    inputs: dict[str, Any]
+    result: dict[str, Any]
+    ok: bool
+
+
+class AuditPage(BaseModel):
+    items: list[AuditItem]
+    nextBefore: int | None
+
+
+@router.get("/v1/audit", response_model=AuditPage)
 async def audit(
     store: StoreDep,
     _key: KeyName,

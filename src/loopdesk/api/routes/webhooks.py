@@ -2,16 +2,18 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated
 
 from fastapi import APIRouter, Header, Request
+from pydantic import BaseModel
 
-from loopdesk.api.deps import CustomersDep, MetricsDep, SettingsDep, StoreDep
-from loopdesk.customers.webhooks import ReturnReads, ingest
+from loopdesk.api.deps import CustomersDep, MetricsDep, SettingsDep, StoreDep, WebhookReadsDep
+from loopdesk.api.errors import ERROR_RESPONSES
+from loopdesk.customers.webhooks import ingest
 from loopdesk.errors import Unauthorized
 from loopdesk.settings import WEBHOOK_SECRET_SETTING
 
-router = APIRouter(tags=["webhooks"])
+router = APIRouter(tags=["webhooks"], responses=ERROR_RESPONSES)
 
 NO_SECRET_MESSAGE = (
     f"webhooks are refused: {WEBHOOK_SECRET_SETTING} is not set "
@@ -19,24 +21,32 @@ NO_SECRET_MESSAGE = (
 )
 
 
-@router.post("/webhooks/loop", summary="Loop webhook receiver")
+class WebhookAnswer(BaseModel):
+    """What Loop gets back: 2xx means "do not send this event again"."""
+
+    received: bool
+    eventId: int
+    result: str
+
+
+@router.post("/webhooks/loop", summary="Loop webhook receiver", response_model=WebhookAnswer)
 async def loop_webhook(
     request: Request,
     settings: SettingsDep,
     store: StoreDep,
     customers: CustomersDep,
     metrics: MetricsDep,
+    reads: WebhookReadsDep,
     x_loop_signature: Annotated[str | None, Header()] = None,
-) -> dict[str, Any]:
+) -> WebhookAnswer:
     secrets = settings.webhook_secrets
     if not secrets:
         # Never the public sandbox default with a real token: anyone could sign with it.
         metrics.webhooks.labels("refused").inc()
         raise Unauthorized(NO_SECRET_MESSAGE, details={"setting": WEBHOOK_SECRET_SETTING})
     body = await request.body()
-    reads: ReturnReads = request.app.state.webhook_reads
     result = await ingest(store, body, x_loop_signature, secrets, reads=reads)
     if result.result == "applied":
         customers.invalidate()
     metrics.webhooks.labels(result.result).inc()
-    return {"received": True, "eventId": result.event_id, "result": result.result}
+    return WebhookAnswer(received=True, eventId=result.event_id, result=result.result)
