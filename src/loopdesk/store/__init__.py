@@ -42,6 +42,7 @@ from loopdesk.store.routing import (
     list_decisions,
     record_decision,
 )
+from loopdesk.store.types import MAX_ROW_ID
 from loopdesk.store.webhooks import (
     EVENT_STATUSES,
     REPLAYABLE,
@@ -59,6 +60,7 @@ from loopdesk.store.webhooks import (
 
 __all__ = [
     "EVENT_STATUSES",
+    "MAX_ROW_ID",
     "REPLAYABLE",
     "ApiKeyRow",
     "AuditRow",

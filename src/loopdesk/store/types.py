@@ -9,6 +9,10 @@ from sqlalchemy import DateTime
 from sqlalchemy.engine import Dialect
 from sqlalchemy.types import TypeDecorator
 
+# Row ids are `Integer()`: 64-bit on SQLite, but 32-bit on PostgreSQL, so a page
+# cursor past this bound is refused at the edge rather than by the database.
+MAX_ROW_ID = 2**31 - 1
+
 
 def utcnow() -> datetime:
     return datetime.now(UTC)

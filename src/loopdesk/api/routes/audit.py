@@ -14,7 +14,7 @@ from loopdesk.api.errors import ERROR_RESPONSES
 
 router = APIRouter(tags=["audit"], responses=ERROR_RESPONSES)
 
-MAX_ID = 2**63 - 1  # ids are 64-bit in both databases
+MAX_ID = db.MAX_ROW_ID
 # Printable text only: PostgreSQL refuses a NUL byte in a parameter (a 500 otherwise).
 PRINTABLE = r"^[^\x00-\x1f\x7f]+$"
 

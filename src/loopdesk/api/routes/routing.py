@@ -15,7 +15,7 @@ from loopdesk.routing.service import RoutingConfig, route_customer
 
 router = APIRouter(prefix="/v1/routing", tags=["routing"])
 
-MAX_ID = 2**63 - 1
+MAX_ID = db.MAX_ROW_ID
 WORD = r"^[A-Za-z0-9_-]*$"
 PRINTABLE = r"^[^\x00-\x1f\x7f]*$"
 FactValue = bool | int | str
