@@ -62,6 +62,9 @@ async def svc(
         http_connect_timeout_s=0.2,
         http_read_timeout_s=0.5,
         api_key_cache_s=0,
+        # A run of 429s gives up after this long (Loop's default pause would be a minute).
+        loop_rate_limit_max_wait_s=1.0,
+        loop_rate_limit_backoff_s=0.05,
     )
     app = create_app(settings)
     async with app.router.lifespan_context(app):
@@ -261,7 +264,7 @@ async def test_a_503_is_kept_only_when_loop_may_have_applied_it(svc: Service) ->
 
 async def test_a_429_is_not_kept(svc: Service) -> None:
     return_id = open_return(svc)
-    svc.sandbox.state.faults.add("/note", status=429, retry_after=0, method="POST")
+    svc.sandbox.state.faults.add("/note", status=429, method="POST")  # no Retry-After, as Loop
     limited = await add_note(svc, return_id, "later", "retry-429")
     assert limited.status_code == 503 and error_code(limited) == "loop_rate_limited"
     assert await key_row(svc, "retry-429") is None

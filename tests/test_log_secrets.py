@@ -345,6 +345,9 @@ def _base_env(tmp_path: Path) -> dict[str, str]:
         "LOOPDESK_LOOKUP_MEMORY_S": "0",
         "LOOPDESK_HTTP_RETRY_ATTEMPTS": "2",
         "LOOPDESK_HTTP_READ_TIMEOUT_S": "3",
+        # A run of Loop's 429s is waited out for a minute by default: a few seconds here.
+        "LOOPDESK_LOOP_RATE_LIMIT_BACKOFF_S": "0.2",
+        "LOOPDESK_LOOP_RATE_LIMIT_MAX_WAIT_S": "2",
     }
 
 

@@ -63,6 +63,9 @@ def workdir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     assert raw["data"], "the sandbox has returns for the demo customer"
     (here / "raw.json").write_text(json.dumps(raw))
     (here / "world.json").write_text(json.dumps({"returns": raw["data"]}))
+    # A merchant's rules file, as the README's `rules check` names it: the shipped one.
+    shipped = REPO / "src" / "loopdesk" / "routing" / "default_rules.toml"
+    (here / "rules.toml").write_text(shipped.read_text(encoding="utf-8"))
     return here
 
 

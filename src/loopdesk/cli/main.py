@@ -617,8 +617,8 @@ def webhooks_unsubscribe(
                 return [webhook_id]
             target = (url or "").strip()
             ids = [str(w.get("id")) for w in await api.subscriptions() if w.get("url") == target]
-            if not ids:
-                raise fail(f"no webhook subscriptions send to {target}")
+            if not ids:  # already as asked: safe to run twice, like `subscribe`
+                err.print(f"no webhook subscriptions send to {target}: nothing to remove")
             for each in ids:
                 await api.delete(each)
             return ids

@@ -75,6 +75,8 @@ class _Attempts:
 
     n: int = 0
     bound: asyncio.Timeout | None = None
+    # Loop's last 429, while it keeps answering one: what a call cut short then heard.
+    limited: RetryableResponse | None = None
 
 
 class UpstreamHTTP:
@@ -176,7 +178,7 @@ class UpstreamHTTP:
         except TimeoutError:
             # Spent during a wait, the last failure stands; during an attempt, no answer.
             if last is None or in_flight:
-                last = httpx.ReadTimeout(f"{self.service}: retry budget spent")
+                last = attempts.limited or httpx.ReadTimeout(f"{self.service}: retry budget spent")
             raise self._failure(
                 last, endpoint=endpoint, action=action, idempotent=idempotent, attempts=attempts.n
             ) from None
@@ -234,8 +236,12 @@ class UpstreamHTTP:
                 self.stats.record_retry(endpoint)
             response, ticket = await self._attempt(method, path, endpoint, json_body, attempts.n)
             if response.status_code != 429:
+                attempts.limited = None
                 break
             retry_after = parse_retry_after(response.headers.get("Retry-After"))
+            attempts.limited = RetryableResponse(
+                429, _error_body(response), response.reason_phrase, retry_after
+            )
             paused = await self._rate.rate_limited(ticket, retry_after)
             too_long = retry_after is not None and retry_after > settings.http_max_retry_after_s
             if too_long or time.monotonic() + paused > deadline:

@@ -10,10 +10,11 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from loopdesk import store as db
 from loopdesk.api.deps import CustomersDep, KeyName, StoreDep
+from loopdesk.api.errors import ERROR_RESPONSES
 from loopdesk.errors import InvalidInput
 from loopdesk.routing.service import RoutingConfig, route_customer
 
-router = APIRouter(prefix="/v1/routing", tags=["routing"])
+router = APIRouter(prefix="/v1/routing", tags=["routing"], responses=ERROR_RESPONSES)
 
 MAX_ID = db.MAX_ROW_ID
 WORD = r"^[A-Za-z0-9_-]*$"
