@@ -94,6 +94,14 @@ class LoopReturnsClient(UpstreamClient):
             raise _shape_error(response, "returns.warehouse_list", "a page of returns")
         return items, _cursor_of(page.get("nextPageUrl"))
 
+    async def return_details(self, return_id: str) -> dict[str, Any]:
+        """One return as Loop has it now (`/warehouse/return/details`, §2.3)."""
+        path = "/api/v1/warehouse/return/details?" + urlencode(
+            [("return_id", str(return_id))], quote_via=quote, safe=""
+        )
+        response = await self._http.request("GET", path, endpoint="returns.details")
+        return _object(response, "returns.details")
+
     async def list_allowlist(self, page: int = 1) -> dict[str, Any]:
         response = await self._http.request(
             "GET", f"/api/v1/allowlists?page={int(page)}", endpoint="allowlist.list"
