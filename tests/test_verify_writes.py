@@ -9,7 +9,7 @@ sandbox app and answering 503 itself. Through the HTTP API, on SQLite and Postgr
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import httpx
@@ -74,22 +74,28 @@ def loop_mock() -> Iterator[respx.MockRouter]:
         yield router
 
 
+def details_from(service: Service) -> Callable[[httpx.Request], httpx.Response]:
+    """`GET /warehouse/return/details` answered from the sandbox's world."""
+    world = service.sandbox.state.world
+
+    def details(request: httpx.Request) -> httpx.Response:
+        item = world.get_return(request.url.params.get("return_id", ""))
+        if item is None:
+            return httpx.Response(404, json={"message": "No return found with this ID"})
+        return httpx.Response(200, json={**item, "id": int(item["id"])})
+
+    return details
+
+
 def finish(router: respx.MockRouter, service: Service) -> None:
-    """After the test's own routes: `GET /warehouse/return/details` from the sandbox's
-    world (when the sandbox has no such route of its own), everything else through."""
-    sandbox = service.sandbox
+    """After the test's own routes: the details read from the sandbox's world (when the
+    sandbox has no such route of its own), everything else through."""
     served = any(
-        str(getattr(r, "path", "")).endswith("/warehouse/return/details") for r in sandbox.routes
+        str(getattr(r, "path", "")).endswith("/warehouse/return/details")
+        for r in service.sandbox.routes
     )
     if not served:
-
-        def details(request: httpx.Request) -> httpx.Response:
-            item = sandbox.state.world.get_return(request.url.params.get("return_id", ""))
-            if item is None:
-                return httpx.Response(404, json={"message": "No return found with this ID"})
-            return httpx.Response(200, json={**item, "id": int(item["id"])})
-
-        router.get(url__regex=r"/warehouse/return/details").mock(side_effect=details)
+        router.get(url__regex=r"/warehouse/return/details").mock(side_effect=details_from(service))
     router.route().pass_through()
 
 
@@ -133,26 +139,36 @@ def test_without_the_notes_before_only_absence_tells() -> None:
 
 
 @pytest.mark.parametrize(
-    ("action", "state", "over", "verdict"),
+    ("action", "before", "after", "over", "verdict"),
     [
-        ("cancel", "cancelled", True, Verdict.APPLIED),
-        ("cancel", "open", True, Verdict.NOT_APPLIED),
-        ("cancel", "open", False, Verdict.UNKNOWN),
-        ("cancel", "closed", True, Verdict.UNKNOWN),
-        ("close", "closed", False, Verdict.APPLIED),
-        ("close", "review", True, Verdict.NOT_APPLIED),
-        ("flag", "review", True, Verdict.APPLIED),
-        ("flag", "open", True, Verdict.NOT_APPLIED),
-        ("flag", "closed", True, Verdict.UNKNOWN),
-        ("process", "closed", True, Verdict.APPLIED),
-        # Loop processes asynchronously: still open may be queued.
-        ("process", "open", True, Verdict.UNKNOWN),
-        ("process", "cancelled", True, Verdict.UNKNOWN),
-        ("cancel", None, True, Verdict.UNKNOWN),
+        ("cancel", "open", "cancelled", True, Verdict.APPLIED),
+        ("cancel", None, "cancelled", True, Verdict.APPLIED),
+        ("cancel", "open", "open", True, Verdict.NOT_APPLIED),
+        ("cancel", None, "open", True, Verdict.NOT_APPLIED),
+        ("cancel", "open", "open", False, Verdict.UNKNOWN),  # a 504: may still move
+        ("cancel", "open", "closed", True, Verdict.UNKNOWN),  # someone else moved it
+        # Already cancelled (or expired) before: Loop refuses a cancel, nothing changed.
+        ("cancel", "cancelled", "cancelled", True, Verdict.NOT_APPLIED),
+        ("cancel", "expired", "expired", False, Verdict.NOT_APPLIED),
+        ("close", "review", "closed", False, Verdict.APPLIED),
+        ("close", "review", "review", True, Verdict.NOT_APPLIED),
+        ("flag", "open", "review", True, Verdict.APPLIED),
+        ("flag", "open", "open", True, Verdict.NOT_APPLIED),
+        ("flag", None, "closed", True, Verdict.UNKNOWN),
+        ("process", "open", "closed", True, Verdict.APPLIED),
+        # Processing is asynchronous: still open may be queued.
+        ("process", "open", "open", True, Verdict.UNKNOWN),
+        # Closed, but by processing or by a close? Without the state before, unknown.
+        ("process", None, "closed", True, Verdict.UNKNOWN),
+        ("process", "closed", "closed", True, Verdict.NOT_APPLIED),
+        ("process", "open", "cancelled", True, Verdict.UNKNOWN),
+        ("cancel", "open", None, True, Verdict.UNKNOWN),
     ],
 )
-def test_state_verdicts(action: str, state: str | None, over: bool, verdict: Verdict) -> None:
-    assert state_verdict(action, state, ANSWER, write_over=over).verdict is verdict
+def test_state_verdicts(
+    action: str, before: str | None, after: str | None, over: bool, verdict: Verdict
+) -> None:
+    assert state_verdict(action, before, after, ANSWER, write_over=over).verdict is verdict
 
 
 def test_every_return_action_has_a_rule() -> None:
@@ -351,6 +367,47 @@ async def test_a_process_not_yet_seen_stays_unknown(
     assert failed.status_code == 503 and details_of(failed)["outcomeUnknown"] is True
     again = await return_action(svc, return_id, "process", "process-3")
     assert again.headers["Idempotent-Replayed"] == "true" and posts(svc, "/process") == 1
+
+
+async def test_a_cancel_of_a_cancelled_return_is_not_applied(
+    svc: Service,
+    loop_mock: respx.MockRouter,
+) -> None:
+    finish(loop_mock, svc)
+    world = svc.sandbox.state.world
+    return_id = next(i for i, r in world.returns.items() if r["state"] == "cancelled")
+    svc.sandbox.state.faults.add("/cancel", status=503, method="POST", times=1)
+    failed = await return_action(svc, return_id, "cancel", "cancel-5")
+    assert failed.status_code == 503 and details_of(failed)["applied"] is False
+    # Let go: the retry reaches Loop, which refuses a cancelled return (a state error).
+    retried = await return_action(svc, return_id, "cancel", "cancel-5")
+    assert retried.status_code == 409 and "Idempotent-Replayed" not in retried.headers
+    assert posts(svc, "/cancel") == 2
+
+
+async def test_a_process_closed_after_an_unread_state_is_unknown(
+    svc: Service,
+    loop_mock: respx.MockRouter,
+) -> None:
+    # The read before fails once (then the upstream layer's retries), the one after works.
+    served = details_from(svc)
+    failures = iter(range(3))
+
+    def first_three_fail(request: httpx.Request) -> httpx.Response:
+        if next(failures, None) is not None:
+            return httpx.Response(500, json={"message": "Server Error"})
+        return served(request)
+
+    details = loop_mock.get(url__regex=r"/return/details\?return_id=\d+$")
+    details.mock(side_effect=first_three_fail)
+    return_id = open_return(svc)
+    applied_then(loop_mock, svc, "POST", f"/warehouse/return/{return_id}/process")
+    finish(loop_mock, svc)
+    failed = await return_action(svc, return_id, "process", "process-6")
+    assert details.call_count == 4
+    assert svc.sandbox.state.world.returns[return_id]["state"] == "closed"
+    assert failed.status_code == 503 and details_of(failed)["outcomeUnknown"] is True
+    assert "state before was not read" in details_of(failed)["verification"]["reason"]
 
 
 @pytest.mark.parametrize("action", ["cancel", "flag"])

@@ -210,6 +210,6 @@ class ActionRunner:
             await self.loop.return_action(return_id, action)  # type: ignore[arg-type]  # checked above
             return dict(answer)
 
-        check = ReturnStateCheck(self.loop, return_id, action, answer)
+        check = ReturnStateCheck(self.loop, return_id, action, answer, self.verify)
         name = f"return.{action}"
         return await self.run(name, {"returnId": return_id}, call, check=check, **audit)

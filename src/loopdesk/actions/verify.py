@@ -4,20 +4,21 @@ A 5xx or a read timeout on a POST leaves Loop's side unknown (`details.outcomeUn
 set by `loop.http`). Where Loop's state can tell, the runner reads it before answering,
 the way a payments client looks a charge up after a timeout:
 
-| action                    | read                                    | applied when              |
-|---------------------------|-----------------------------------------|---------------------------|
-| note.add                  | the notes, before the write and after   | a new note has the content|
-| return.cancel/close/flag  | the return's details, after             | state is the action's own |
-| return.process            | the return's details, after             | state is `closed`         |
-| allowlist.add             | the allowlist's pages, newest first     | an entry has type and value|
-| return-link               | none: the request is repeated once      | the repeat succeeds       |
+| action                   | read                                   | applied when               |
+|--------------------------|----------------------------------------|----------------------------|
+| note.add                 | the notes, before the write and after  | a new note has the content |
+| return.cancel/close/flag | the return's details, before and after | state is the action's own  |
+| return.process           | the return's details, before and after | open before, closed after  |
+| allowlist.add            | the allowlist's pages, newest first    | an entry has type and value|
+| return-link              | none: the request is repeated once     | the repeat succeeds        |
 
-Not applied needs two things: the read shows the write's effect absent (no such note or
-entry on any page; the return still in a state the action moves from), and the write is
-over. Loop answered 500, 502 or 503: the request is done. After a 504 or a timeout Loop
-may still be applying it while we look, so absence proves nothing there. `process` is
-never "not applied": Loop processes asynchronously, and a return still open may be
-queued. Anything else (a read fails, a state no rule covers) leaves the outcome unknown.
+Not applied needs the write's effect absent (no such note or entry on any page; the
+return still in the state the action moves from) and the write over: Loop answered 500,
+502 or 503. After a 504 or a timeout Loop may still be applying it while we look, so
+absence proves nothing there. A return that was, before the write, in a state Loop
+refuses the action from was not changed either. `process` left open is never "not
+applied": Loop processes asynchronously, and the return may be queued. Anything else (a
+read fails, a state no rule covers) leaves the outcome unknown.
 
 The verdicts are pure functions; the checks around them only do the reads.
 """
@@ -120,32 +121,41 @@ def note_verdict(
 @dataclass(frozen=True)
 class StateRule:
     target: str  # the state the action moves a return to
-    moves_from: tuple[str, ...]  # states it moves from; empty: absence proves nothing
+    moves_from: tuple[str, ...]  # the states Loop accepts it from; it refuses the rest
+    # Loop queues it: a return not moved yet may still move.
+    asynchronous: bool = False
 
 
-# Reference section 3. `process` closes a return, but asynchronously: not yet closed
-# says nothing.
+# Reference section 3.
 STATE_RULES: dict[str, StateRule] = {
     "cancel": StateRule("cancelled", ("open",)),
     "close": StateRule("closed", ("open", "review")),
     "flag": StateRule("review", ("open",)),
-    "process": StateRule("closed", ()),
+    "process": StateRule("closed", ("open",), asynchronous=True),
 }
 
 
 def state_verdict(
-    action: str, state: Any, answer: dict[str, Any], *, write_over: bool
+    action: str, before: str | None, after: Any, answer: dict[str, Any], *, write_over: bool
 ) -> Verification:
+    """`before`: the return's state read before the write (None: that read failed)."""
     rule = STATE_RULES[action]
-    if state == rule.target:
-        return applied(f"the return is {rule.target} now", answer)
-    if state in rule.moves_from:
+    if before is not None and before not in rule.moves_from:
+        # Loop refuses the action from there (a state error): nothing was applied.
+        return not_applied(f"the return was {before} before, from where Loop refuses to {action}")
+    if after == rule.target:
+        if rule.asynchronous and before is None:
+            # Closed by this request's processing, or by a close (no refunds, no
+            # exchanges): the state alone cannot tell them apart.
+            return unknown(f"the return is {after} now, but its state before was not read")
+        return applied(f"the return is {after} now", answer)
+    if after in rule.moves_from and before in (None, after):
+        if rule.asynchronous:
+            return unknown(f"the return is still {after}: Loop processes returns asynchronously")
         if write_over:
-            return not_applied(f"the return is still {state}")
-        return unknown(f"the return is still {state}, but Loop may still be moving it")
-    if action == "process" and state == "open":
-        return unknown("the return is still open: Loop processes returns asynchronously")
-    return unknown(f"the return is {state}, which this action does not lead to")
+            return not_applied(f"the return is still {after}")
+        return unknown(f"the return is still {after}, but Loop may still be moving it")
+    return unknown(f"the return is {after} now, which this action does not lead to")
 
 
 def find_allowlist_entry(entries: Iterable[Any], entry_type: str, value: str) -> Any:
@@ -217,14 +227,25 @@ class ReturnStateCheck:
     return_id: str
     action: str
     answer: dict[str, Any]
+    policy: VerifyPolicy
+    state_before: str | None = field(default=None, init=False)
 
     async def before(self) -> None:
-        return None
+        try:
+            async with asyncio.timeout(self.policy.before_timeout_s):
+                state = (await self.loop.return_details(self.return_id)).get("state")
+        except Exception:
+            return  # no baseline: the state after is judged alone
+        self.state_before = state if isinstance(state, str) else None
 
     async def after(self, exc: LoopError) -> Verification:
         details = await self.loop.return_details(self.return_id)
         return state_verdict(
-            self.action, details.get("state"), self.answer, write_over=write_is_over(exc)
+            self.action,
+            self.state_before,
+            details.get("state"),
+            self.answer,
+            write_over=write_is_over(exc),
         )
 
 
