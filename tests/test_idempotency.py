@@ -20,6 +20,7 @@ from sqlalchemy import update
 
 from loopdesk import store as db
 from loopdesk.actions.idempotency import KeyPolicy, fingerprint
+from loopdesk.actions.verify import VerifyPolicy
 from loopdesk.api.app import create_app
 from loopdesk.loop.returns import LoopReturnsClient
 from loopdesk.settings import Settings
@@ -239,27 +240,27 @@ def test_the_fingerprint_is_canonical() -> None:
 # --- failures Loop did not apply are not kept --------------------------------------------
 
 
-async def test_a_503_is_kept_only_when_loop_may_have_applied_it(svc: Service) -> None:
-    """The upstream layer says whether a 503 to a write may have landed
-    (`outcomeUnknown`); the key follows it: released to run again, or kept."""
+async def test_a_503_before_any_write_is_not_kept(svc: Service) -> None:
+    """A 503 to a write may or may not have landed; the notes read after it show it did
+    not (the sandbox fails before writing), so the key is let go and a retry runs.
+    The other verdicts are in `test_verify_writes`."""
+    svc.app.state.actions.verify = VerifyPolicy(settle_s=0)
     return_id = open_return(svc)
     svc.sandbox.state.faults.add("/note", status=503, method="POST")
     failed = await add_note(svc, return_id, "after the outage", "retry-503")
     assert failed.status_code == 503 and error_code(failed) == "loop_unavailable"
+    details = failed.json()["error"]["details"]
+    assert "outcomeUnknown" not in details and details["applied"] is False
     assert notes_in_loop(svc, return_id, "after the outage") == 0
-    posts = note_posts(svc)
+    assert await key_row(svc, "retry-503") is None
     svc.sandbox.state.faults.clear()
 
     retried = await add_note(svc, return_id, "after the outage", "retry-503")
     rows = await audit_rows(svc)
-    if failed.json()["error"]["details"].get("outcomeUnknown"):
-        assert retried.status_code == 503 and retried.headers["Idempotent-Replayed"] == "true"
-        assert note_posts(svc) == posts and len(rows) == 1
-    else:
-        assert retried.status_code == 200 and "Idempotent-Replayed" not in retried.headers
-        assert notes_in_loop(svc, return_id, "after the outage") == 1
-        assert [r.ok for r in rows] == [True, False]
-        assert {r.idempotency_key for r in rows} == {"retry-503"}
+    assert retried.status_code == 200 and "Idempotent-Replayed" not in retried.headers
+    assert notes_in_loop(svc, return_id, "after the outage") == 1
+    assert [r.ok for r in rows] == [True, False]
+    assert {r.idempotency_key for r in rows} == {"retry-503"}
 
 
 async def test_a_429_is_not_kept(svc: Service) -> None:

@@ -7,7 +7,8 @@
 - A key reused for another request (other action or inputs: the fingerprint) is a
   422, never the first answer.
 - A failure Loop did not apply releases the key, so a retry runs again; a success, or
-  a failure Loop may have applied, is kept and replayed.
+  a failure Loop may have applied, is kept and replayed. Whether a 5xx or a timeout
+  left the write applied is read from Loop first where it can tell (`actions.verify`).
 - A key left in progress longer than any action can take means the process stopped
   mid-action: a 409 saying the outcome is unknown, never a blind second run.
 - Keys are forgotten 24 hours after their first use.

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from typing import Any
 
+from loopdesk.actions.verify import Verdict, Verification
 from loopdesk.errors import LoopdeskError, LoopError
 
 INTERNAL_ERROR = {"code": "internal_error", "message": "internal error"}
@@ -16,6 +17,8 @@ class ActionOutcome:
     body: dict[str, Any]
     action: str = ""  # the audited action's name, for metrics; not part of the answer
     replayed: bool = False  # the answer kept under an idempotency key, Loop not called
+    # For the audit row only: Loop's first error and what the reads after it showed.
+    trail: dict[str, Any] | None = field(default=None, compare=False)
 
     @property
     def ok(self) -> bool:
@@ -45,6 +48,36 @@ class ActionOutcome:
 
     def to_json(self) -> dict[str, Any]:
         return {"status": self.status, "body": self.body}
+
+    def audit_json(self) -> dict[str, Any]:
+        """What the audit row keeps: the answer, and the trail that led to it."""
+        return {**self.to_json(), **(self.trail or {})}
+
+    def verified(self, check: Verification) -> ActionOutcome:
+        """This failure (`outcomeUnknown`) as the reads after it tell it.
+
+        Applied: the action's normal answer with 200, saying it was verified after an
+        upstream error. Not applied: the error without `outcomeUnknown`, `applied: false`
+        (so an idempotency key is let go). Unknown: the error as it was, with the reason.
+        """
+        error = self.body["error"]
+        trail = {"upstreamError": error, "verification": check.to_json()}
+        if check.verdict is Verdict.APPLIED and check.body is not None:
+            note = {
+                **check.to_json(),
+                "afterError": {
+                    "code": error["code"],
+                    "upstreamStatus": error["details"].get("upstreamStatus"),
+                },
+            }
+            body = {**check.body, "verification": note}
+            return ActionOutcome(200, body, self.action, trail=trail)
+        details = {**error["details"], "verification": check.to_json()}
+        if check.verdict is Verdict.NOT_APPLIED:
+            details.pop("outcomeUnknown", None)
+            details["applied"] = False
+        failed = {"error": {**error, "details": details}}
+        return ActionOutcome(self.status, failed, self.action, trail=trail)
 
     @classmethod
     def from_json(cls, data: dict[str, Any], action: str = "") -> ActionOutcome:

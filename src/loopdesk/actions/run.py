@@ -4,11 +4,13 @@ Every call to Loop gets its audit row (key name, time, inputs, Loop's result) as
 as Loop answered, before anything else can fail. With an `Idempotency-Key` the key is
 claimed before Loop is called and settled in the audit row's transaction, so a retried
 or concurrent request gets the first outcome back and Loop is not called again (rules
-in `actions.idempotency`).
+in `actions.idempotency`). A failure after which Loop may have applied the write is
+checked with reads first (`actions.verify`), and answered and kept as they tell.
 """
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Awaitable, Callable
 from typing import Any, Literal, get_args
 
@@ -17,8 +19,20 @@ import structlog
 from loopdesk import store as db
 from loopdesk.actions.idempotency import IdempotencyKeys, KeyPolicy, settle_key
 from loopdesk.actions.outcome import ActionOutcome
+from loopdesk.actions.verify import (
+    AllowlistCheck,
+    NoteCheck,
+    RepeatCheck,
+    ReturnStateCheck,
+    Verification,
+    VerifyPolicy,
+    WriteCheck,
+    allowlist_answer,
+    needs_check,
+    unknown,
+)
 from loopdesk.domain.normalize import normalize_notes
-from loopdesk.errors import InvalidInput, LoopdeskError
+from loopdesk.errors import InvalidInput, LoopdeskError, LoopError
 from loopdesk.loop.returns import LoopReturnsClient, ReturnAction
 
 log = structlog.get_logger("loopdesk.actions")
@@ -31,11 +45,17 @@ MAX_NOTE_LENGTH = 255
 
 class ActionRunner:
     def __init__(
-        self, store: db.Store, loop: LoopReturnsClient, *, keys: KeyPolicy | None = None
+        self,
+        store: db.Store,
+        loop: LoopReturnsClient,
+        *,
+        keys: KeyPolicy | None = None,
+        verify: VerifyPolicy | None = None,
     ) -> None:
         self.store = store
         self.loop = loop
         self.keys = IdempotencyKeys(store, keys)
+        self.verify = verify or VerifyPolicy()
 
     async def run(
         self,
@@ -46,9 +66,11 @@ class ActionRunner:
         key_name: str,
         idempotency_key: str | None = None,
         refresh: Callable[[], Awaitable[None]] | None = None,
+        check: WriteCheck | None = None,
     ) -> ActionOutcome:
         """`call` makes the one write to Loop; `refresh` then updates our copy of what
-        it changed, on success only and best effort (Loop's change stands either way)."""
+        it changed, on success only and best effort (Loop's change stands either way);
+        `check` reads Loop around the write when its outcome is unknown."""
         claim_id = None
         if idempotency_key:
             held = await self.keys.hold(
@@ -57,7 +79,11 @@ class ActionRunner:
             if held.replay is not None:
                 return held.replay
             claim_id = held.claim_id
-        outcome = await self._call(action, call)
+        if check is not None:
+            await check.before()
+        outcome, error = await self._call(action, call)
+        if check is not None and needs_check(error):
+            outcome = outcome.verified(await self._verify(action, check, error))
         # A failure here leaves the key in progress: later requests are told the outcome
         # is unknown, which is true, rather than running the action again.
         async with self.store.session() as session:
@@ -66,7 +92,7 @@ class ActionRunner:
                 key_name=key_name,
                 action=action,
                 inputs=inputs,
-                result=outcome.to_json(),
+                result=outcome.audit_json(),
                 ok=outcome.ok,
                 idempotency_key=idempotency_key,
             )
@@ -78,15 +104,38 @@ class ActionRunner:
 
     async def _call(
         self, action: str, call: Callable[[], Awaitable[dict[str, Any]]]
-    ) -> ActionOutcome:
+    ) -> tuple[ActionOutcome, LoopdeskError | None]:
         try:
-            return ActionOutcome(200, await call(), action)
+            return ActionOutcome(200, await call(), action), None
         except LoopdeskError as exc:
-            return ActionOutcome.from_error(exc, action)
+            return ActionOutcome.from_error(exc, action), exc
         except Exception:
             # Our own bug after the request left: audit it as of unknown outcome.
             log.exception("action.failed", action=action)
-            return ActionOutcome.unexpected(action)
+            return ActionOutcome.unexpected(action), None
+
+    async def _verify(self, action: str, check: WriteCheck, error: LoopError) -> Verification:
+        """What Loop's state says of a write that failed with an unknown outcome; any
+        failure of the reads themselves leaves it unknown."""
+        policy = self.verify
+        try:
+            await asyncio.sleep(policy.settle_s)
+            async with asyncio.timeout(policy.timeout_s):
+                verification = await check.after(error)
+        except TimeoutError:
+            verification = unknown(f"the reads to check took longer than {policy.timeout_s:g} s")
+        except LoopdeskError as exc:
+            verification = unknown(f"the reads to check failed ({exc.code})")
+        except Exception:
+            log.exception("action.verify_failed", action=action)
+            verification = unknown("the reads to check failed")
+        log.info(
+            "action.verified",
+            action=action,
+            upstream_status=error.status,
+            result=verification.verdict.value,
+        )
+        return verification
 
     async def _refresh(self, action: str, refresh: Callable[[], Awaitable[None]]) -> None:
         try:
@@ -110,7 +159,7 @@ class ActionRunner:
         inputs: dict[str, Any] = {"orderName": order_name, "zip": zip_code}
         if gift:
             inputs["gift"] = True
-        return await self.run("return-link", inputs, call, **audit)
+        return await self.run("return-link", inputs, call, check=RepeatCheck(call), **audit)
 
     async def allowlist_add(self, entry_type: str, value: str, **audit: Any) -> ActionOutcome:
         if entry_type not in ALLOWLIST_TYPES:
@@ -119,11 +168,11 @@ class ActionRunner:
             raise InvalidInput("value must not be empty")
 
         async def call() -> dict[str, Any]:
-            entry = await self.loop.create_allowlist_entry(entry_type, value)
-            return {"id": str(entry["id"]), "type": entry["type"], "value": entry["value"]}
+            return allowlist_answer(await self.loop.create_allowlist_entry(entry_type, value))
 
         inputs = {"type": entry_type, "value": value}
-        return await self.run("allowlist.add", inputs, call, **audit)
+        check = AllowlistCheck(self.loop, entry_type, value, self.verify)
+        return await self.run("allowlist.add", inputs, call, check=check, **audit)
 
     async def allowlist_delete(self, entry_id: str, **audit: Any) -> ActionOutcome:
         async def call() -> dict[str, Any]:
@@ -136,9 +185,11 @@ class ActionRunner:
         if not content.strip() or len(content) > MAX_NOTE_LENGTH:
             raise InvalidInput(f"content is required and at most {MAX_NOTE_LENGTH} characters")
 
+        answer = {"returnId": return_id, "content": content, "added": True}
+
         async def call() -> dict[str, Any]:
             await self.loop.add_note(return_id, content)
-            return {"returnId": return_id, "content": content, "added": True}
+            return dict(answer)
 
         async def refresh() -> None:
             notes = normalize_notes(await self.loop.list_notes(return_id), return_id).items
@@ -146,14 +197,19 @@ class ActionRunner:
                 await db.replace_notes(session, return_id, notes)
 
         inputs = {"returnId": return_id, "content": content}
-        return await self.run("note.add", inputs, call, refresh=refresh, **audit)
+        check = NoteCheck(self.loop, return_id, content, answer, self.verify)
+        return await self.run("note.add", inputs, call, refresh=refresh, check=check, **audit)
 
     async def return_action(self, return_id: str, action: str, **audit: Any) -> ActionOutcome:
         if action not in RETURN_ACTIONS:
             raise InvalidInput(f"action must be one of {', '.join(RETURN_ACTIONS)}")
 
+        answer = {"returnId": return_id, "action": action, "accepted": True}
+
         async def call() -> dict[str, Any]:
             await self.loop.return_action(return_id, action)  # type: ignore[arg-type]  # checked above
-            return {"returnId": return_id, "action": action, "accepted": True}
+            return dict(answer)
 
-        return await self.run(f"return.{action}", {"returnId": return_id}, call, **audit)
+        check = ReturnStateCheck(self.loop, return_id, action, answer, self.verify)
+        name = f"return.{action}"
+        return await self.run(name, {"returnId": return_id}, call, check=check, **audit)
