@@ -117,6 +117,11 @@ AllowlistValue = Annotated[
     AfterValidator(_not_blank),
 ]
 
+FilterText = Annotated[str, Field(min_length=1, max_length=64), _printable(False)]
+"""A query filter matched against a stored name (audit action, queue, rule: 64 wide)."""
+LongFilterText = Annotated[str, Field(min_length=1, max_length=128), _printable(False)]
+"""A filter on a 128-wide name (an API key's, a rule's)."""
+
 _LOOP_ID_ADAPTER: TypeAdapter[str] = TypeAdapter(LoopId)
 
 

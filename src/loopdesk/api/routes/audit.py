@@ -11,12 +11,11 @@ from pydantic import AfterValidator, BaseModel
 from loopdesk import store as db
 from loopdesk.api.deps import KeyName, StoreDep
 from loopdesk.api.errors import ERROR_RESPONSES
+from loopdesk.api.inputs import FilterText, LongFilterText
 
 router = APIRouter(tags=["audit"], responses=ERROR_RESPONSES)
 
 MAX_ID = db.MAX_ROW_ID
-# Printable text only: PostgreSQL refuses a NUL byte in a parameter (a 500 otherwise).
-PRINTABLE = r"^[^\x00-\x1f\x7f]+$"
 
 
 def _utc(moment: datetime) -> datetime:
@@ -52,8 +51,8 @@ class AuditPage(BaseModel):
 async def audit(
     store: StoreDep,
     _key: KeyName,
-    action: Annotated[str | None, Query(max_length=64, pattern=PRINTABLE)] = None,
-    key: Annotated[str | None, Query(max_length=128, pattern=PRINTABLE)] = None,
+    action: Annotated[FilterText | None, Query()] = None,
+    key: Annotated[LongFilterText | None, Query()] = None,
     since: Annotated[UTCMoment | None, Query(description="At or after (ISO 8601)")] = None,
     until: Annotated[UTCMoment | None, Query(description="Before (ISO 8601)")] = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 50,

@@ -11,6 +11,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from loopdesk import store as db
 from loopdesk.api.deps import CustomersDep, KeyName, StoreDep
 from loopdesk.api.errors import ERROR_RESPONSES
+from loopdesk.api.inputs import FilterText, LongFilterText
 from loopdesk.errors import InvalidInput
 from loopdesk.routing.service import RoutingConfig, route_customer
 
@@ -144,8 +145,8 @@ async def decide(
 async def decisions(
     store: StoreDep,
     _key: KeyName,
-    queue: Annotated[str | None, Query(max_length=64)] = None,
-    rule: Annotated[str | None, Query(max_length=128)] = None,
+    queue: Annotated[FilterText | None, Query()] = None,
+    rule: Annotated[LongFilterText | None, Query()] = None,
     since: Annotated[datetime | None, Query(description="At or after (ISO 8601)")] = None,
     until: Annotated[datetime | None, Query(description="Before (ISO 8601)")] = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
