@@ -224,6 +224,22 @@ CASES: list[Case] = [
     Case("audit", "GET", "/v1/audit"),
     Case("audit filtered", "GET", "/v1/audit?action=allowlist.add&since=2026-01-01T00:00:00Z"),
     Case("audit bad since", "GET", "/v1/audit?since=yesterday", expect=CLIENT_ERROR),
+    # routing
+    Case(
+        "route",
+        "POST",
+        "/v1/routing/decide",
+        json={"customer": {"emails": list(DEMO_EMAILS)}, "channel": "chat"},
+    ),
+    Case(
+        "route bad email",
+        "POST",
+        "/v1/routing/decide",
+        json={"customer": {"emails": ["not an address"]}, "channel": "chat"},
+        expect=CLIENT_ERROR,
+    ),
+    Case("decisions", "GET", "/v1/routing/decisions"),
+    Case("decisions bad queue", "GET", "/v1/routing/decisions?queue=a%00b", expect=CLIENT_ERROR),
     # Loop's webhooks
     Case("webhook", "POST", "/webhooks/loop", content=_event(), sign_with="new"),
     Case(
