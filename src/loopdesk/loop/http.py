@@ -176,9 +176,13 @@ class UpstreamHTTP:
                             raise
                         in_flight = False
         except TimeoutError:
-            # Spent during a wait, the last failure stands; during an attempt, no answer.
-            if last is None or in_flight:
-                last = attempts.limited or httpx.ReadTimeout(f"{self.service}: retry budget spent")
+            # Spent during a wait, the last failure stands. Spent during an attempt: a read
+            # says what Loop last answered, if anything; a write cut short may have been
+            # applied, which only a timeout says (`outcomeUnknown`).
+            if attempts.limited is not None and (last is None or in_flight):
+                last = attempts.limited
+            elif last is None or (in_flight and not idempotent):
+                last = httpx.ReadTimeout(f"{self.service}: retry budget spent")
             raise self._failure(
                 last, endpoint=endpoint, action=action, idempotent=idempotent, attempts=attempts.n
             ) from None
