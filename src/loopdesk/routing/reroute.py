@@ -110,11 +110,14 @@ class Rerouter:
             return None
         moment = now or datetime.now(UTC)
         key = ob.customer_key(addresses)
+        # Most calls change nothing: find that out without taking SQLite's write lock.
+        async with self.store.reader() as session:
+            if await self._unchanged(session, key, addresses, moment):
+                return None
         async with self.store.session() as session:
             await ob.lock_customer(session, key)
             customer_facts = await self._facts(session, addresses, moment)
-            decision = decide(self.config.rules, customer_facts)
-            new = Outcome.of(decision)
+            new = Outcome.of(decide(self.config.rules, customer_facts))
             last = await ob.get_outcome(session, key)
             if last is not None and Outcome.stored(last) == new:
                 return None
@@ -188,6 +191,15 @@ class Rerouter:
             await self.reroute(emails, cause="refresh")
         except Exception as exc:
             log.warning("routing.reroute_failed", cause="refresh", error=type(exc).__name__)
+
+    async def _unchanged(
+        self, session: AsyncSession, key: str, addresses: list[str], now: datetime
+    ) -> bool:
+        last = await ob.get_outcome(session, key)
+        if last is None:
+            return False
+        customer_facts = await self._facts(session, addresses, now)
+        return Outcome.stored(last) == Outcome.of(decide(self.config.rules, customer_facts))
 
     async def _facts(self, session: AsyncSession, addresses: list[str], now: datetime) -> Facts:
         """The customer's facts from the store alone, with the lookup's bounds (as a
