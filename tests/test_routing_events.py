@@ -352,3 +352,47 @@ def test_serve_refuses_to_start_with_urls_and_no_secret(
     result = CliRunner().invoke(app, ["serve", "--port", "1"], env=env)
     assert result.exit_code == 1
     assert "LOOPDESK_ROUTING_WEBHOOK_SECRET" in result.output
+
+
+def test_routing_scan_command_writes_and_sends_the_change(
+    monkeypatch: pytest.MonkeyPatch,
+    tmp_path: Any,
+    receiver: Receiver,  # noqa: F811
+) -> None:
+    from typer.testing import CliRunner
+
+    from loopdesk.cli.main import app
+
+    url = f"sqlite+aiosqlite:///{tmp_path}/cli.db"
+
+    async def seed() -> None:
+        store = await db.Store.open(url)
+        try:
+            await put_return(store, "5008", label_days_ago=6)
+        finally:
+            await store.close()
+
+    asyncio.run(seed())
+    monkeypatch.chdir(tmp_path)
+    env = {
+        "LOOPDESK_DATABASE_URL": url,
+        "LOOPDESK_ROUTING_WEBHOOK_URLS": receiver.url,
+        "LOOPDESK_ROUTING_WEBHOOK_SECRET": SECRET,
+    }
+    runner = CliRunner()
+    first = runner.invoke(app, ["routing", "scan", "--at", T0.isoformat(), "--json"], env=env)
+    assert first.exit_code == 0, first.output
+    assert json.loads(first.stdout)["changed"] == 0  # the baseline
+    later = (T0 + timedelta(days=1)).isoformat()
+    second = runner.invoke(app, ["routing", "scan", "--at", later, "--json"], env=env)
+    assert second.exit_code == 0, second.output
+    report = json.loads(second.stdout)
+    assert report["changed"] == 1 and report["sent"] == 1 and report["failed"] == 0
+    (event,) = report["events"]
+    assert event["new"]["rule"] == "refund-waiting-a-week"
+    assert len(receiver.received) == 1
+    assert check_delivery(receiver.received[0])["id"] == event["id"]
+    again = runner.invoke(app, ["routing", "scan", "--at", later, "--json"], env=env)
+    assert json.loads(again.stdout)["changed"] == 0 and len(receiver.received) == 1
+    bad = runner.invoke(app, ["routing", "scan", "--at", "next tuesday"], env=env)
+    assert bad.exit_code == 2 and "--at" in bad.output
