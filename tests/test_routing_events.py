@@ -267,6 +267,10 @@ async def test_a_receiver_answering_500_is_retried_with_backoff_then_delivered(
         (row,) = await rows(store)
         assert row.status == "delivered" and row.attempts == 4 and row.delivered_at == now
         assert (await sender.deliver_due(now + timedelta(days=1))).sent == 0
+        # Delivered rows are kept for a while, then forgotten; pending ones never.
+        assert await sender.prune(now + timedelta(days=29)) == 0
+        assert await sender.prune(now + timedelta(days=31)) == 1
+        assert await rows(store) == []
     finally:
         await sender.aclose()
     bodies = {r.body for r in receiver.received}
@@ -289,6 +293,9 @@ async def test_an_unreachable_receiver_keeps_the_row_pending(store: db.Store) ->
     (row,) = await rows(store)
     assert row.status == "pending" and row.last_error and "no answer" in row.last_error
     assert SECRET not in row.last_error
+    sender = Sender(store, cfg.events)
+    assert await sender.prune(T0 + timedelta(days=365)) == 0  # pending: never forgotten
+    assert len(await rows(store)) == 1
 
 
 # --- signatures and settings --------------------------------------------------------------

@@ -28,6 +28,8 @@ BATCH = 100
 CONCURRENCY = 8
 # Beyond the request's own time limit, before a claimed row is due again.
 LEASE_MARGIN_S = 30.0
+# Delivered rows are kept this long (what was sent, when), then forgotten.
+KEEP_DELIVERED = timedelta(days=30)
 
 
 @dataclass(frozen=True)
@@ -78,6 +80,11 @@ class Sender:
         return Delivered(
             sent=sum(1 for r in results if r is True), failed=sum(1 for r in results if r is False)
         )
+
+    async def prune(self, now: datetime | None = None) -> int:
+        """Forget rows delivered more than `KEEP_DELIVERED` ago; pending rows stay."""
+        async with self.store.session() as session:
+            return await ob.prune_delivered(session, (now or datetime.now(UTC)) - KEEP_DELIVERED)
 
     async def next_due(self) -> datetime | None:
         async with self.store.reader() as session:

@@ -79,6 +79,7 @@ async def run_periodic(rerouter: Rerouter, sender: Sender, *, interval_s: float)
         await _safely("deliver", sender.deliver_due())
         if interval_s > 0 and time.monotonic() >= next_scan:
             await _safely("scan", scan(rerouter))
+            await _safely("prune", sender.prune())
             next_scan = time.monotonic() + interval_s
             continue  # send what the scan wrote
         wait = POLL_S

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import func, select, text, update
+from sqlalchemy import delete, func, select, text, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from loopdesk.store.dialect import dialect_name, insert, rowcount
@@ -230,6 +230,14 @@ async def mark_retry(session: AsyncSession, row_id: int, *, at: datetime, error:
         .where(routing_outbox.c.id == row_id, routing_outbox.c.status == PENDING)
         .values(next_attempt_at=at, last_error=error[:500])
     )
+
+
+async def prune_delivered(session: AsyncSession, before: datetime) -> int:
+    """Forget rows delivered before `before`; how many."""
+    statement = delete(routing_outbox).where(
+        routing_outbox.c.status == DELIVERED, routing_outbox.c.delivered_at < before
+    )
+    return await rowcount(session, statement)
 
 
 async def outbox_rows(session: AsyncSession, *, event_id: str | None = None) -> list[OutboxRow]:
