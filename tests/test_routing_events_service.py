@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import AsyncIterator
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import httpx
@@ -125,3 +126,53 @@ async def test_a_refresh_that_changes_the_outcome_is_announced(
     (got,) = await receiver.wait_for(1)
     event = json.loads(got.body)
     assert event["cause"] == "refresh" and event["facts"]["has_open_return"] is False
+
+
+async def test_serve_scans_at_start_up_and_stops_its_task_on_shutdown(
+    database_url: str,  # noqa: F811
+    receiver: Receiver,  # noqa: F811
+) -> None:
+    """The periodic task of the app's lifespan: a change that happened while the
+    service was down (here: a last outcome the stored facts no longer give) is found by
+    the scan at start-up and sent; shutdown cancels the task."""
+    import asyncio
+
+    from loopdesk.domain.normalize import normalize_return
+    from tests.routing_data import raw_return
+
+    store = await db.Store.open(database_url)
+    try:
+        now = datetime.now(UTC)
+        raw = raw_return("7001", now, customer="sam@example.com", state="closed")
+        async with store.session() as session:
+            await db.upsert_returns(session, [(raw, normalize_return(raw))])
+            await ob.save_outcome(
+                session,
+                emails=["sam@example.com"],
+                queue="returns",
+                priority=50,
+                rule="open-return",
+                tags=["return-open"],
+                facts={"has_open_return": True},
+                at=now - timedelta(days=1),
+            )
+    finally:
+        await store.close()
+    settings = Settings(
+        database_url=database_url,
+        routing_webhook_urls=receiver.url,
+        routing_webhook_secret=ROUTING_SECRET,
+        routing_scan_interval_s=3600,
+        sandbox_webhooks_to_self=False,
+    )
+    app = create_app(settings)
+    async with app.router.lifespan_context(app):
+        (got,) = await receiver.wait_for(1)
+        event = json.loads(got.body)
+        assert verify(got.body, got.headers[SIGNATURE_HEADER], ROUTING_SECRET)
+        assert event["cause"] == "scan" and event["customer"] == {"emails": ["sam@example.com"]}
+        assert (event["old"]["queue"], event["new"]["queue"]) == ("returns", "general")
+        tasks = {t.get_coro().__name__ for t in asyncio.all_tasks()}
+        assert "run_periodic" in tasks
+    tasks = {t.get_coro().__name__ for t in asyncio.all_tasks()}
+    assert "run_periodic" not in tasks
