@@ -15,11 +15,15 @@ from fastapi import FastAPI
 
 from loopdesk import store as db
 from loopdesk.actions.run import ActionRunner
+from loopdesk.customers.lookup import LookupOptions
 from loopdesk.customers.service import CustomerService
 from loopdesk.customers.webhooks import ReturnReads
 from loopdesk.loop.closing import AsyncClosing
 from loopdesk.loop.returns import LoopReturnsClient
 from loopdesk.loop.tracking import OrderTrackingClient
+from loopdesk.routing.outbox import Sender
+from loopdesk.routing.reroute import Rerouter
+from loopdesk.routing.service import RoutingConfig
 from loopdesk.sandbox.app import create_sandbox_app
 from loopdesk.settings import Settings
 
@@ -78,6 +82,8 @@ class Services(AsyncClosing):
     customers: CustomerService
     actions: ActionRunner
     webhook_reads: ReturnReads
+    rerouter: Rerouter
+    routing_sender: Sender
     owns_store: bool = True
 
     @classmethod
@@ -87,15 +93,18 @@ class Services(AsyncClosing):
         *,
         upstream: Upstream | None = None,
         store: db.Store | None = None,
+        routing: RoutingConfig | None = None,
     ) -> Services:
         """Open the store (migrated) unless given; `aclose` closes what was opened here
         and the upstream clients."""
         upstream = upstream or Upstream.from_settings(settings)
         try:
+            routing = routing or RoutingConfig.from_settings(settings)
             opened = store or await db.Store.open(settings.database_url, migrate=True)
         except BaseException:
             await upstream.aclose()
             raise
+        rerouter = Rerouter(routing, opened, LookupOptions.from_settings(settings))
         return cls(
             settings=settings,
             upstream=upstream,
@@ -106,14 +115,18 @@ class Services(AsyncClosing):
                 upstream.tracking,
                 settings,
                 source="sandbox" if upstream.sandbox is not None else "loop",
+                on_refresh=rerouter.refreshed,
             ),
             actions=ActionRunner(opened, upstream.returns),
             webhook_reads=ReturnReads(upstream.returns, opened),
+            rerouter=rerouter,
+            routing_sender=Sender(opened, routing.events),
             owns_store=store is None,
         )
 
     async def aclose(self) -> None:
         try:
+            await self.routing_sender.aclose()
             await self.customers.aclose()
             await self.upstream.aclose()
         finally:

@@ -9,6 +9,7 @@ from collections.abc import Sequence
 from functools import cached_property
 from pathlib import Path
 from typing import Annotated, Any
+from urllib.parse import urlsplit
 
 from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import (
@@ -103,6 +104,17 @@ class Settings(BaseSettings):
     lookup_returns_days: int = Field(default=365, ge=1)
     lookup_max_orders: int = Field(default=10, ge=0)
 
+    # Routing events (`routing.changed`, README "Routing events"): where they go
+    # (comma-separated in the environment, a list in the TOML; none: not emitted), the
+    # secret that signs them (required with URLs outside sandbox mode), how often the
+    # store is scanned for facts that change by time alone (0: never), and delivery.
+    routing_webhook_urls: Annotated[tuple[str, ...], NoDecode] = ()
+    routing_webhook_secret: SecretStr | None = None
+    routing_scan_interval_s: float = Field(default=300.0, ge=0)
+    routing_webhook_timeout_s: float = Field(default=10.0, gt=0)
+    routing_webhook_retry_base_s: float = Field(default=2.0, gt=0)
+    routing_webhook_retry_max_s: float = Field(default=3600.0, gt=0)
+
     @classmethod
     def settings_customise_sources(
         cls,
@@ -129,6 +141,28 @@ class Settings(BaseSettings):
                 items += [part.strip() for part in text.split(",")]
             return tuple(SecretStr(item) for item in items if item)
         return value
+
+    @field_validator("routing_webhook_urls", mode="before")
+    @classmethod
+    def _url_list(cls, value: Any) -> Any:
+        """`"https://a, https://b"` or a list: each an http(s) URL with a host."""
+        if value is None:
+            return ()
+        if isinstance(value, str):
+            value = [value]
+        if not isinstance(value, Sequence):
+            return value
+        urls: list[str] = []
+        for item in value:
+            for part in str(item).split(","):
+                url = part.strip()
+                if not url:
+                    continue
+                parsed = urlsplit(url)
+                if parsed.scheme not in ("http", "https") or not parsed.hostname:
+                    raise ValueError(f"not an http(s) URL: {url[:200]!r}")
+                urls.append(url)
+        return tuple(dict.fromkeys(urls))
 
     @cached_property
     def webhook_secrets(self) -> tuple[str, ...]:

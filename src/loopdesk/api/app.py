@@ -21,6 +21,7 @@ from loopdesk.api.routes import actions, audit, customers, ops, routing, webhook
 from loopdesk.api.sandbox_guard import SandboxGuard
 from loopdesk.customers.webhooks import replay_received
 from loopdesk.logs import configure_logging, secret_values
+from loopdesk.routing.scan import run_periodic
 from loopdesk.routing.service import RoutingConfig
 from loopdesk.runtime import SANDBOX_NOTICE, Services, Upstream
 from loopdesk.sandbox.webhooks import configure_webhooks
@@ -41,7 +42,9 @@ def create_app(
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         configure_logging(settings.log_level, secrets=secret_values(settings))
-        services = await Services.open(settings, upstream=upstream, store=store)
+        services = await Services.open(
+            settings, upstream=upstream, store=store, routing=app.state.routing
+        )
         app.state.services = services
         app.state.store = services.store
         app.state.customers = services.customers
@@ -56,6 +59,14 @@ def create_app(
             )
         # Events a crash or an outage left `received` are applied now, beside requests.
         replaying = asyncio.create_task(replay_received(services.store, services.webhook_reads))
+        # Routing events: the outbox sent (what a restart left, first), the store scanned.
+        rerouting = asyncio.create_task(
+            run_periodic(
+                services.rerouter,
+                services.routing_sender,
+                interval_s=app.state.routing.events.scan_interval_s,
+            )
+        )
         receiver: httpx.AsyncClient | None = None
         if upstream.sandbox is not None:
             log.warning("sandbox.in_use", notice=SANDBOX_NOTICE)
@@ -74,9 +85,10 @@ def create_app(
         try:
             yield
         finally:
-            replaying.cancel()
-            with contextlib.suppress(BaseException):
-                await replaying
+            for task in (replaying, rerouting):
+                task.cancel()
+                with contextlib.suppress(BaseException):
+                    await task
             if receiver is not None and upstream.sandbox is not None:
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(upstream.sandbox.state.webhook_tasks_drained(), 5)

@@ -1,4 +1,4 @@
-"""The routing commands: `route`, `rules check|facts`, `routing report`.
+"""The routing commands: `route`, `rules check|facts`, `routing report|scan`.
 
 The shared CLI helpers live in `cli.main`, which registers these commands; they are
 imported when a command runs, so the two modules load in either order.
@@ -45,9 +45,11 @@ def route(
 ) -> None:
     """The routing decision for a customer now: queue, priority, rule, tags and facts."""
     from loopdesk.cli import main as cli
+    from loopdesk.customers.lookup import LookupOptions
     from loopdesk.customers.profile import profile_emails
     from loopdesk.customers.service import CustomerService
     from loopdesk.errors import ConfigError, LoopdeskError
+    from loopdesk.routing.reroute import Rerouter
     from loopdesk.routing.service import RoutingConfig, route_customer
 
     settings = cli.load_settings(sandbox_data=sandbox_data)
@@ -66,12 +68,15 @@ def route(
 
     async def go() -> Routed:
         async with cli.opened_store(settings) as store, upstream:
+            # A change this fetch reveals is written to the outbox; `serve` sends it.
+            rerouter = Rerouter(config, store, LookupOptions.from_settings(settings))
             customers = CustomerService(
                 store,
                 upstream.returns,
                 upstream.tracking,
                 settings,
                 source="sandbox" if upstream.sandbox is not None else "loop",
+                on_refresh=rerouter.refreshed,
             )
             try:
                 return await route_customer(
@@ -209,6 +214,81 @@ def routing_report(
         f"{q} {n}" for q, n in report["byQueue"].items()
     )
     Console().print(table)
+
+
+@routing_app.command("scan")
+def routing_scan(
+    at: Annotated[
+        str | None, typer.Option(help="Compute the facts at this time (UTC), not now.")
+    ] = None,
+    send: Annotated[
+        bool, typer.Option(help="Send the events due after the scan (once each).")
+    ] = True,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+) -> None:
+    """Re-route, from the store alone, every customer with a last outcome or an open
+    return; write a `routing.changed` event for each outcome that changed."""
+    from loopdesk.cli import main as cli
+    from loopdesk.customers.lookup import LookupOptions
+    from loopdesk.routing.outbox import Delivered, Sender
+    from loopdesk.routing.reroute import Rerouter
+    from loopdesk.routing.scan import Scanned, scan
+
+    moment = _moment(at, "--at") if at else datetime.now(UTC)
+    settings = cli.load_settings()
+    config = _routing_config(settings)
+
+    async def go() -> tuple[Scanned, Delivered | None]:
+        async with cli.opened_store(settings) as store:
+            rerouter = Rerouter(config, store, LookupOptions.from_settings(settings))
+            scanned = await scan(rerouter, now=moment)
+            if not send or not config.events.urls:
+                return scanned, None
+            sender = Sender(store, config.events)
+            try:
+                return scanned, await sender.deliver_due()
+            finally:
+                await sender.aclose()
+
+    scanned, delivered = cli.run_async(go)
+    report: dict[str, Any] = {
+        "at": moment.isoformat(),
+        "customers": scanned.customers,
+        "changed": len(scanned.changes),
+        "events": [change.to_json() for change in scanned.changes],
+        "sent": delivered.sent if delivered else 0,
+        "failed": delivered.failed if delivered else 0,
+    }
+    if as_json:
+        cli.emit_json(report)
+        return
+    out = Console()
+    out.print(
+        f"scanned {scanned.customers} customers at {moment.isoformat()}: "
+        f"{len(scanned.changes)} outcome changes",
+        highlight=False,
+    )
+    for change in scanned.changes:
+        out.print(
+            f"  {change.old.queue} -> {change.new.queue} by {change.new.rule} "
+            f"({len(change.emails)} addresses, event {change.id})",
+            highlight=False,
+        )
+    if not config.events.urls:
+        cli.err.print("[yellow]LOOPDESK_ROUTING_WEBHOOK_URLS is not set: no events sent[/yellow]")
+    elif delivered is not None:
+        out.print(f"sent {delivered.sent}, failed {delivered.failed} (retried later)")
+
+
+def _routing_config(settings: Any) -> Any:
+    from loopdesk.cli import main as cli
+    from loopdesk.errors import ConfigError
+    from loopdesk.routing.service import RoutingConfig
+
+    try:
+        return RoutingConfig.from_settings(settings)
+    except ConfigError as exc:
+        raise cli.fail(escape(exc.message)) from None
 
 
 def _moment(text: str, option: str) -> datetime:

@@ -15,6 +15,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections import Counter
+from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any, Literal
 
@@ -40,6 +41,7 @@ class CustomerService:
         settings: Settings,
         *,
         source: Literal["loop", "sandbox"] = "loop",
+        on_refresh: Callable[[list[str]], Awaitable[None]] | None = None,
     ) -> None:
         self.store = store
         self.returns = returns
@@ -54,6 +56,9 @@ class CustomerService:
         # customer costs no query. Local writes clear it; other workers' writes show
         # within `lookup_memory_s`.
         self._recent: dict[str, tuple[float, CustomerView]] = {}
+        # Told of the addresses after a whole fetch from Loop was stored (routing
+        # compares the customer's outcome); it must not raise.
+        self._on_refresh = on_refresh
 
     def invalidate(self) -> None:
         self._recent.clear()
@@ -141,6 +146,8 @@ class CustomerService:
                 await db.mark_fetched(session, addresses, stamp, view.orders)
         if view.meta.errors:
             return await self._fill_from_store(addresses, view)
+        if self._on_refresh is not None:
+            await self._on_refresh(addresses)
         return view
 
     async def _fill_from_store(self, addresses: list[str], view: CustomerView) -> CustomerView:

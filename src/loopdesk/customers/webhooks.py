@@ -14,7 +14,7 @@ read the return from Loop and store what Loop says now, one read per return at a
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Literal, Protocol
@@ -125,7 +125,10 @@ async def ingest(
     secrets: Sequence[str],
     *,
     reads: ReturnReads | None = None,
+    on_applied: Callable[[str], Awaitable[None]] | None = None,
 ) -> Ingested:
+    """`on_applied`, when given, is told the id of a return an applied event changed
+    (routing compares its customer's outcome); it must not raise."""
     if not signature_valid_any(body, presented_signature, secrets):
         raise Unauthorized("missing or invalid X-Loop-Signature")
     event, problem = _parse(body)
@@ -156,6 +159,8 @@ async def ingest(
     result = await apply_event(store, event_id, event, reads)
     if result == "applied" and event.topic == "return" and event.return_id:
         await _release_waiting_labels(store, reads, event.return_id)
+    if result == "applied" and event.return_id and on_applied is not None:
+        await on_applied(event.return_id)
     return Ingested(event_id, result)
 
 

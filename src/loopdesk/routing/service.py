@@ -4,7 +4,7 @@ the rules, and its record in the store. The HTTP API and the CLI both come here.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
@@ -14,6 +14,7 @@ from loopdesk import store as db
 from loopdesk.customers.service import CustomerService
 from loopdesk.domain.facts import Customer, Facts, FactsPolicy, facts
 from loopdesk.routing.decide import Decision, decide
+from loopdesk.routing.events import EventsConfig
 from loopdesk.routing.policy import load_facts_policy
 from loopdesk.routing.rules import RuleSet, load_rules
 from loopdesk.settings import Settings
@@ -23,18 +24,21 @@ log = structlog.get_logger(__name__)
 
 @dataclass(frozen=True)
 class RoutingConfig:
-    """The compiled rules and the facts' policy, loaded once at start-up."""
+    """The compiled rules, the facts' policy and where routing events go, loaded once
+    at start-up."""
 
     rules: RuleSet
     policy: FactsPolicy
+    events: EventsConfig = field(default_factory=EventsConfig)
 
     @classmethod
     def from_settings(cls, settings: Settings) -> RoutingConfig:
         """Raises `ConfigError` (a `RulesError` for the rules) naming what is wrong."""
+        events = EventsConfig.from_settings(settings)
         rules = load_rules(settings.rules_file)
         for warning in rules.warnings:
             log.warning("routing.rule_warning", problem=str(warning))
-        return cls(rules, load_facts_policy(settings.policy_file))
+        return cls(rules, load_facts_policy(settings.policy_file), events)
 
 
 @dataclass(frozen=True)

@@ -157,6 +157,52 @@ routing_decisions = Table(
     Column("rule", String(128), nullable=False, index=True),
 )
 
+# --- routing events (`routing.changed`) ------------------------------------------------
+
+# The last routing outcome each customer was told of (or first seen with): the baseline
+# a change is measured against, so one change is announced once. A customer is the set
+# of normalized addresses the outcome was computed on; `customer` is its key.
+routing_outcomes = Table(
+    "routing_outcomes",
+    metadata,
+    Column("customer", String(64), primary_key=True),
+    Column("emails", JSON(), nullable=False),
+    Column("queue", String(64), nullable=False),
+    Column("priority", Integer(), nullable=False),
+    Column("rule", String(128), nullable=False),
+    Column("tags", JSON(), nullable=False),
+    Column("facts", JSON(), nullable=False),
+    Column("decided_at", UTCDateTime(), nullable=False),
+)
+
+# Which customers an address belongs to: a webhook names one address.
+routing_outcome_emails = Table(
+    "routing_outcome_emails",
+    metadata,
+    Column("email", String(320), primary_key=True),
+    Column("customer", String(64), primary_key=True, index=True),
+)
+
+# Outbound events, one row per event and URL, written in the transaction that decided
+# the change (so nothing is sent that was not stored, and nothing stored is lost) and
+# delivered until the receiver answers 2xx. `next_attempt_at` is also the claim: a
+# sender pushes it past its own attempt before sending, so one process sends a row.
+routing_outbox = Table(
+    "routing_outbox",
+    metadata,
+    Column("id", Integer(), primary_key=True, autoincrement=True),
+    Column("event_id", String(64), nullable=False),
+    Column("url", String(2048), nullable=False),
+    Column("body", LargeBinary(), nullable=False),
+    Column("created_at", UTCDateTime(), nullable=False),
+    Column("status", String(16), nullable=False, index=True),
+    Column("attempts", Integer(), nullable=False, server_default="0"),
+    Column("next_attempt_at", UTCDateTime(), nullable=False, index=True),
+    Column("delivered_at", UTCDateTime(), nullable=True),
+    Column("last_error", Text(), nullable=True),
+    UniqueConstraint("event_id", "url", name="uq_routing_outbox_event"),
+)
+
 __all__ = [
     "api_keys",
     "audit_log",
@@ -167,5 +213,8 @@ __all__ = [
     "notes",
     "returns",
     "routing_decisions",
+    "routing_outbox",
+    "routing_outcome_emails",
+    "routing_outcomes",
     "webhook_events",
 ]

@@ -45,7 +45,10 @@ async def loop_webhook(
         metrics.webhooks.labels("refused").inc()
         raise Unauthorized(NO_SECRET_MESSAGE, details={"setting": WEBHOOK_SECRET_SETTING})
     body = await request.body()
-    result = await ingest(store, body, x_loop_signature, secrets, reads=reads)
+    rerouter = request.app.state.services.rerouter
+    result = await ingest(
+        store, body, x_loop_signature, secrets, reads=reads, on_applied=rerouter.return_applied
+    )
     if result.result == "applied":
         customers.invalidate()
     metrics.webhooks.labels(result.result).inc()
