@@ -11,19 +11,6 @@ from typing import Any
 from loopdesk.domain.models import LoopReturn, Order
 from loopdesk.domain.normalize import normalize_order, normalize_return
 
-STATES = ("open", "closed", "cancelled", "expired", "review")
-LABEL_STATUSES = (
-    "N/A",
-    "new",
-    "pending",
-    "pre_transit",
-    "in_transit",
-    "out_for_delivery",
-    "delivered",
-    "error",
-    "failure",
-)
-
 
 def stamp(moment: datetime) -> str:
     return moment.isoformat()

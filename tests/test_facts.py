@@ -11,8 +11,10 @@ import pytest
 from loopdesk.customers.view import CustomerView, LookupMeta
 from loopdesk.domain.facts import FACTS, Customer, FactsPolicy, fact_table_markdown, facts
 from loopdesk.domain.normalize import normalize_return
+from loopdesk.sandbox.catalog import LABEL_STATUSES
+from loopdesk.sandbox.catalog import RETURN_STATES as STATES
 from tests.conftest import REPO
-from tests.routing_data import LABEL_STATUSES, STATES, loop_return, order, raw_return
+from tests.routing_data import loop_return, order, raw_return
 
 NOW = datetime(2026, 12, 1, 12, 0, tzinfo=UTC)
 OPEN = {"open", "review"}
