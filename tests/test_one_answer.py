@@ -235,3 +235,25 @@ def test_cli_never_fetched_customer_while_loop_fails(
     readable = runner.invoke(cli, ["lookup", "never.seen@example.com"])
     assert readable.exit_code == 0
     assert "nothing could be fetched" in readable.stdout.replace("\n", " ")
+
+
+@pytest.mark.parametrize("api", [{"lookup_memory_s": 0}], ids=["no memory cache"], indirect=True)
+async def test_a_field_shown_blank_still_counts_as_a_complete_fetch(
+    api: tuple[Any, httpx.AsyncClient],
+) -> None:
+    """A bad field is named in `meta.errors` and shown blank; the fetch is complete, so
+    the next lookup within the TTL is the store's answer, not another trip to Loop."""
+    app, client = api
+    sandbox = app.state.upstream.sandbox.state
+    mine = [r for r in sandbox.world.returns.values() if r["customer"] in demo_emails()]
+    newest = max(mine, key=lambda r: r["updated_at"])
+    newest["refund"] = "N/A"
+    body = await _lookup(client, *demo_emails())
+    assert [(e["source"], e["returnId"]) for e in body["meta"]["errors"]] == [
+        ("fields", str(newest["id"]))
+    ]
+    assert body["meta"]["stale"] is False
+    before = sum(sandbox.faults.request_counts().values())
+    again = await _lookup(client, *demo_emails())
+    assert sum(sandbox.faults.request_counts().values()) == before  # no upstream call
+    assert again["meta"]["source"] == "store"

@@ -367,8 +367,9 @@ def normalize(
         raise fail(exc.message) from None
     except RecursionError:
         raise fail(f"{file or 'stdin'}: the body is nested too deeply") from None
-    for problem in result.problems:
-        err.print(f"[yellow]skipped:[/yellow] {problem.message}", highlight=False)
+    for problem in result.problems:  # a bad field is shown blank; a bad record is left out
+        label = "shown blank" if problem.details.get("field") else "skipped"
+        err.print(f"[yellow]{label}:[/yellow] {problem.message}", highlight=False)
     emit_json(items)
 
 

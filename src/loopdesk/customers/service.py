@@ -140,11 +140,13 @@ class CustomerService:
             for ret in view.returns:
                 if ret.id not in failed_notes:
                     await db.replace_notes(session, ret.id, ret.notes)
-            if not view.meta.errors:
+            # A field Loop sent unreadable is shown blank: the fetch itself is complete.
+            failed = [e for e in view.meta.errors if e.source != "fields"]
+            if not failed:
                 # When the fetch finished: waiting workers compare with their own start.
                 stamp = datetime.now(UTC)
                 await db.mark_fetched(session, addresses, stamp, view.orders)
-        if view.meta.errors:
+        if failed:
             return await self._fill_from_store(addresses, view)
         if self._on_refresh is not None:
             await self._on_refresh(addresses)
