@@ -22,6 +22,7 @@ from typer.core import TyperGroup
 
 from loopdesk.actions.outcome import ActionOutcome
 from loopdesk.actions.run import ActionRunner
+from loopdesk.cli.guide import register_guide
 from loopdesk.cli.routing import register_routing
 from loopdesk.errors import ConfigError, InvalidInput, LoopdeskError, LoopValidationError
 from loopdesk.settings import Settings
@@ -73,6 +74,7 @@ app.add_typer(db_app, name="db")
 webhooks_app = typer.Typer(help="Loop webhook events.", no_args_is_help=True)
 app.add_typer(webhooks_app, name="webhooks")
 register_routing(app)  # route, rules, routing
+register_guide(app)  # guide classify
 
 
 @app.callback()
