@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 from collections import Counter
 from dataclasses import dataclass
 from functools import cache
@@ -25,10 +26,12 @@ Intent = Literal[
 INTENTS: tuple[Intent, ...] = get_args(Intent)
 
 # Below this the guide asks a clarifying question (with quick replies) rather than act
-# on its best guess; chosen from the held-out part (see tests/test_intents.py).
-CLARIFY_BELOW = 0.45
+# on its best guess. Chosen from the held-out part: it asks about one message in nine
+# and catches over half of the mistakes (see tests/test_intents.py).
+CLARIFY_BELOW = 0.55
 
 HELD_OUT_FRACTION = 5  # one in five of each intent
+_DIGITS = re.compile(r"\d+")
 
 
 @dataclass(frozen=True, slots=True)
@@ -110,7 +113,8 @@ class Classifier:
 
 
 def _normalise(text: str) -> str:
-    """Long emails: the customer's own words come before a quoted reply."""
+    """Long emails: the customer's own words come before a quoted reply. Numbers
+    (orders, tracking, amounts) become one token: their digits say nothing of intent."""
     kept = []
     for line in text.splitlines():
         stripped = line.strip()
@@ -121,7 +125,7 @@ def _normalise(text: str) -> str:
         ):
             break
         kept.append(line)
-    return "\n".join(kept)
+    return _DIGITS.sub("0", "\n".join(kept))
 
 
 @cache
