@@ -96,7 +96,10 @@ class Classifier:
             ]
         )
         self._pipeline = Pipeline(
-            [("features", features), ("model", LogisticRegression(C=20.0, max_iter=2000))]
+            [
+                ("features", features),
+                ("model", LogisticRegression(C=20.0, solver="newton-cg", max_iter=200)),
+            ]
         )
         self._pipeline.fit([_normalise(e.text) for e in examples], [e.intent for e in examples])
         self._classes: list[Intent] = list(self._pipeline.classes_)
