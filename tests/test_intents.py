@@ -101,6 +101,7 @@ def test_cli_empty_input_gives_empty_output() -> None:
         ('["hi"]', 'line 2: expected an object with "text"'),
         ('{"text": 42}', 'line 2: "text" must be a string'),
         ('{"text": null}', 'line 2: "text" must be a string'),
+        ("[" * 100_000, "line 2: not JSON"),
     ],
 )
 def test_cli_bad_line_fails_with_nothing_on_stdout(bad: str, message: str) -> None:
@@ -109,6 +110,13 @@ def test_cli_bad_line_fails_with_nothing_on_stdout(bad: str, message: str) -> No
     assert result.exit_code != 0
     assert result.stdout == ""
     assert message in result.stderr
+
+
+def test_cli_refuses_input_that_is_not_utf8() -> None:
+    result = runner.invoke(app, ["guide", "classify"], input=b'{"text": "caf\xe9"}\n')
+    assert result.exit_code != 0
+    assert result.stdout == ""
+    assert "not UTF-8" in result.stderr
 
 
 def test_cli_runs_as_a_program() -> None:

@@ -28,13 +28,17 @@ def classify() -> None:
     from loopdesk.cli import main as cli
     from loopdesk.guides.classifier import classify as classify_texts
 
+    try:
+        lines = sys.stdin.buffer.read().decode("utf-8").splitlines()
+    except UnicodeDecodeError:
+        raise cli.fail("standard input is not UTF-8 text") from None
     texts = []
-    for number, line in enumerate(sys.stdin, start=1):
+    for number, line in enumerate(lines, start=1):
         if not line.strip():
             continue
         try:
             row = json.loads(line)
-        except json.JSONDecodeError:
+        except (json.JSONDecodeError, RecursionError):
             raise cli.fail(f"line {number}: not JSON") from None
         if not isinstance(row, dict) or "text" not in row:
             raise cli.fail(f'line {number}: expected an object with "text"')
