@@ -20,14 +20,14 @@ from pydantic import ValidationError
 from rich.console import Console
 from typer.core import TyperGroup
 
-from loopdesk.actions.outcome import ActionOutcome
-from loopdesk.actions.run import ActionRunner
 from loopdesk.cli.guide import register_guide
 from loopdesk.cli.routing import register_routing
 from loopdesk.errors import ConfigError, InvalidInput, LoopdeskError, LoopValidationError
 from loopdesk.settings import Settings
 
-if TYPE_CHECKING:
+if TYPE_CHECKING:  # the modules behind the commands load when a command runs
+    from loopdesk.actions.outcome import ActionOutcome
+    from loopdesk.actions.run import ActionRunner
     from loopdesk.runtime import Services, Upstream
 
 T = TypeVar("T")
