@@ -21,12 +21,10 @@ from sqlalchemy import update
 from loopdesk import store as db
 from loopdesk.actions.idempotency import KeyPolicy, fingerprint
 from loopdesk.actions.verify import VerifyPolicy
-from loopdesk.api.app import create_app
 from loopdesk.loop.returns import LoopReturnsClient
-from loopdesk.settings import Settings
 from loopdesk.store.schema import idempotency_keys
 from loopdesk.store.types import utcnow
-from tests.test_service import SECRET, Service
+from tests.test_service import Service, _service
 from tests.test_store import PG_SKIP, PgServer
 
 pytestmark = pytest.mark.usefixtures("instant_retries")
@@ -56,24 +54,10 @@ async def svc(
         if not pg.reachable:
             pytest.skip(PG_SKIP)
         url = await pg.create_database()
-    settings = Settings(
-        database_url=url,
-        loop_webhook_secret=SECRET,
-        sandbox_rate_limit_per_minute=0,
-        http_connect_timeout_s=0.2,
-        http_read_timeout_s=0.5,
-        api_key_cache_s=0,
-        # A run of 429s gives up after this long (Loop's default pause would be a minute).
-        loop_rate_limit_max_wait_s=1.0,
-        loop_rate_limit_backoff_s=0.05,
-    )
-    app = create_app(settings)
-    async with app.router.lifespan_context(app):
-        async with app.state.store.session() as session:
-            key = await db.create_api_key(session, "agent-console")
-        transport = httpx.ASGITransport(app=app)
-        async with httpx.AsyncClient(transport=transport, base_url="http://loopdesk") as client:
-            yield Service(app, client, key)
+    # A run of 429s gives up after a second here (Loop's default pause would be a minute).
+    overrides = {"loop_rate_limit_max_wait_s": 1.0, "loop_rate_limit_backoff_s": 0.05}
+    async for service in _service(tmp_path, database_url=url, **overrides):
+        yield service
 
 
 def open_return(svc: Service) -> str:

@@ -66,14 +66,15 @@ pytestmark = pytest.mark.usefixtures("instant_retries")
 
 
 async def _service(tmp_path: Path, **overrides: Any) -> AsyncIterator[Service]:
-    settings = Settings(
-        database_url=f"sqlite+aiosqlite:///{tmp_path}/service.db",
-        loop_webhook_secret=SECRET,
-        sandbox_rate_limit_per_minute=0,
-        http_connect_timeout_s=0.2,
-        http_read_timeout_s=0.5,
-        **{"api_key_cache_s": 0, **overrides},
-    )
+    defaults: dict[str, Any] = {
+        "database_url": f"sqlite+aiosqlite:///{tmp_path}/service.db",
+        "loop_webhook_secret": SECRET,
+        "sandbox_rate_limit_per_minute": 0,
+        "http_connect_timeout_s": 0.2,
+        "http_read_timeout_s": 0.5,
+        "api_key_cache_s": 0,
+    }
+    settings = Settings(**{**defaults, **overrides})
     app = create_app(settings)
     async with app.router.lifespan_context(app):
         async with app.state.store.session() as session:
