@@ -14,6 +14,7 @@ from loopdesk.store.api_keys import (
 )
 from loopdesk.store.audit import AuditRow, get_audit, list_audit, record_audit
 from loopdesk.store.checkpoints import get_checkpoint, save_checkpoint
+from loopdesk.store.conversations import ConversationRow, get_conversation, save_conversation
 from loopdesk.store.engine import Store, upgrade
 from loopdesk.store.freshness import fetched_at, mark_fetched, stored_orders
 from loopdesk.store.idempotency import (
@@ -63,6 +64,7 @@ __all__ = [
     "MAX_ROW_ID",
     "REPLAYABLE",
     "ApiKeyRow",
+    "ConversationRow",
     "AuditRow",
     "Claim",
     "DecisionRow",
@@ -83,6 +85,7 @@ __all__ = [
     "finish_idempotency_key",
     "get_audit",
     "get_checkpoint",
+    "get_conversation",
     "get_idempotency_key",
     "get_return",
     "list_api_keys",
@@ -102,6 +105,7 @@ __all__ = [
     "returns_for_emails",
     "revoke_api_key",
     "save_checkpoint",
+    "save_conversation",
     "stored_orders",
     "stored_return",
     "upgrade",

@@ -203,8 +203,27 @@ routing_outbox = Table(
     UniqueConstraint("event_id", "url", name="uq_routing_outbox_event"),
 )
 
+# --- guides ---------------------------------------------------------------------------
+
+# One row per help-desk conversation the guide takes part in: its state (slots, attempts,
+# what was told) as JSON, so any worker can take the next message. `version` grows by one
+# per turn; a turn writes only over the version it read (two messages of one
+# conversation at once: the later one is told to retry, never silently merged).
+conversations = Table(
+    "conversations",
+    metadata,
+    Column("id", String(128), primary_key=True),
+    Column("channel", String(16), nullable=False),
+    Column("emails", JSON(), nullable=False),
+    Column("state", JSON(), nullable=False),
+    Column("version", Integer(), nullable=False),
+    Column("created_at", UTCDateTime(), nullable=False),
+    Column("updated_at", UTCDateTime(), nullable=False, index=True),
+)
+
 __all__ = [
     "api_keys",
+    "conversations",
     "audit_log",
     "checkpoints",
     "customer_fetches",
