@@ -9,7 +9,7 @@ import pytest
 
 from loopdesk.errors import ConfigError
 from loopdesk.guides.messages import MESSAGES, RETURN_SAMPLE, MessageSpec, register
-from loopdesk.guides.render import Renderer, RenderError, TemplatesError, join_words
+from loopdesk.guides.render import Renderer, RenderError, TemplatesError, join_words, main
 from loopdesk.guides.reply import CHANNELS, Link, Reply
 from loopdesk.settings import Settings
 
@@ -102,6 +102,7 @@ def test_email_greets_details_and_signs_with_the_shop(renderer: Renderer) -> Non
     assert paragraphs[-1] == f"Best wishes,\nThe {SHOP} team"
     assert "\n\n\n" not in text
     assert renderer.render(one(), "email").startswith("Hello,\n\n")
+    assert renderer.render(one(), "email", customer_name="jane@example.com").startswith("Hello,")
 
 
 def test_email_lists_quick_replies_and_extra_links(renderer: Renderer) -> None:
@@ -299,7 +300,7 @@ def test_a_template_failing_on_a_variant_fails_with_its_line(tmp_path: Path) -> 
         "{{ ret.order_name }}\nby {{ ret.estimate.date_words }}\n",
     )
     error = load_error(tmp_path)
-    assert f"{path}:2: return_status.one:" in str(error)
+    assert f"{path}:2: return_status.one, with variant 1 of its sample:" in str(error)
     assert "'None' has no attribute 'date_words'" in str(error)
 
 
@@ -372,3 +373,18 @@ def test_join_words() -> None:
 def test_the_setting_names_the_folder(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     monkeypatch.setenv("LOOPDESK_GUIDE_TEMPLATES_DIR", str(tmp_path))
     assert Settings().guide_templates_dir == tmp_path
+
+
+def test_the_check_command(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main([]) == 0
+    out = capsys.readouterr().out.splitlines()
+    assert len(out) == len(MESSAGES) * len(CHANNELS)
+    assert "sms\treturn_status.one\tbuilt-in" in out
+    path = write(tmp_path, "sms/handoff.j2", "Someone from {{ queue }} will text you.\n")
+    assert main([str(tmp_path)]) == 0
+    assert f"sms\thandoff\t{path}" in capsys.readouterr().out.splitlines()
+    write(tmp_path, "chat/handof.j2", "x")
+    assert main([str(tmp_path)]) == 1
+    captured = capsys.readouterr()
+    assert captured.out == ""
+    assert "handof.j2: no message is named handof (did you mean handoff?)" in captured.err

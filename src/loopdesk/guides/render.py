@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import difflib
 import re
+import sys
 import traceback
 from collections.abc import Iterator, Sequence
 from dataclasses import asdict, dataclass
@@ -182,7 +183,8 @@ class Renderer:
             "quick_replies": reply.quick_replies,
         }
         body = _tidy(self._run(environment, reply.message + SUFFIX, context), channel, wrap=True)
-        names = customer_name.split()
+        # The greeting's name: the first word of the profile's name, unless it is an address.
+        names = [word for word in customer_name.split() if "@" not in word]
         text = self._run(
             environment,
             LAYOUT,
@@ -258,7 +260,8 @@ class Renderer:
         self, channel: Channel, name: str, spec: MessageSpec
     ) -> list[TemplateProblem]:
         problems = []
-        for variables in (spec.sample, *spec.variants):
+        for number, variables in enumerate((spec.sample, *spec.variants)):
+            trial = f"variant {number} of its sample" if number else "its sample"
             for links, quick_replies, customer in (
                 (_CHECK_LINKS, _CHECK_QUICK_REPLIES, _CHECK_NAME),
                 ((), (), ""),
@@ -271,7 +274,9 @@ class Renderer:
                     line = exc.details.get("line")
                     reason = _reason(exc.__cause__) if exc.__cause__ else exc.message
                     problems.append(
-                        TemplateProblem(template, line, f"{name}: {reason}", _variable(reason))
+                        TemplateProblem(
+                            template, line, f"{name}, with {trial}: {reason}", _variable(reason)
+                        )
                     )
         return problems
 
@@ -569,3 +574,22 @@ def _joined(lines: Sequence[str]) -> Iterator[str]:
             current = line
     if current:
         yield current
+
+
+def main(argv: Sequence[str]) -> int:
+    """`python -m loopdesk.guides.render [DIR]`: check a merchant's folder (or the
+    built-in templates) as `serve` would at start-up; list which file words what."""
+    folder = Path(argv[0]) if argv else None
+    try:
+        renderer = Renderer.load(override_dir=folder, shop_name="Your shop")
+    except TemplatesError as exc:
+        print(exc.message, file=sys.stderr)
+        return 1
+    for source in renderer.templates():
+        where = source.path if source.overridden else "built-in"
+        print(f"{source.channel}\t{source.message}\t{where}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
