@@ -304,6 +304,12 @@ def test_a_template_failing_on_a_variant_fails_with_its_line(tmp_path: Path) -> 
     assert "'None' has no attribute 'date_words'" in str(error)
 
 
+def test_a_template_that_says_nothing_fails(tmp_path: Path) -> None:
+    path = write(tmp_path, "sms/fallback.j2", "{# to do #}\n   \n")
+    error = load_error(tmp_path)
+    assert f"{path}: fallback, with its sample: renders no text" in str(error)
+
+
 def test_a_layout_reading_an_unknown_variable_fails(tmp_path: Path) -> None:
     path = write(
         tmp_path, "email/_layout.j2", "Hi {{ first_name }},\n\n{{ body }}\n\n{{ signature }}\n"

@@ -183,6 +183,9 @@ class Renderer:
             "quick_replies": reply.quick_replies,
         }
         body = _tidy(self._run(environment, reply.message + SUFFIX, context), channel, wrap=True)
+        if not body:  # never an empty message to a customer
+            path = self._path(channel, reply.message + SUFFIX)
+            raise RenderError(f"{path}: renders no text", details={"template": path})
         # The greeting's name: the first word of the profile's name, unless it is an address.
         names = [word for word in customer_name.split() if "@" not in word]
         text = self._run(
@@ -272,7 +275,8 @@ class Renderer:
                 except RenderError as exc:
                     template = str(exc.details.get("template") or name + SUFFIX)
                     line = exc.details.get("line")
-                    reason = _reason(exc.__cause__) if exc.__cause__ else exc.message
+                    cause = exc.__cause__
+                    reason = _reason(cause) if cause else exc.message.removeprefix(f"{template}: ")
                     problems.append(
                         TemplateProblem(
                             template, line, f"{name}, with {trial}: {reason}", _variable(reason)
