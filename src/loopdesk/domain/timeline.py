@@ -10,6 +10,7 @@ so a public holiday counts as a working day.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from enum import StrEnum
@@ -57,10 +58,11 @@ class ProcessingTimes:
 
 
 def outcome_kind(outcome: str) -> Kind:
-    """What the customer gets: an exchange when any part of Loop's (possibly compound,
-    `exchange+refund`) outcome is one, else credit for credit, store credit and gift
-    cards, else a refund (also for an empty or unknown outcome)."""
-    parts = {p.strip().lower() for p in outcome.split("+")}
+    """What the customer gets: an exchange when any part of Loop's (possibly compound)
+    outcome is one, else credit for credit, store credit and gift cards, else a refund
+    (also for an empty or unknown outcome). Loop's `exchange+refund` and the sidebar's
+    `Exchange, Refund` read alike."""
+    parts = {"_".join(p.lower().split()) for p in re.split(r"[+,]", outcome)}
     if "exchange" in parts:
         return "exchange"
     if parts & CREDIT_OUTCOMES and "refund" not in parts:
