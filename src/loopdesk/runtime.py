@@ -21,6 +21,8 @@ from loopdesk.customers.webhooks import ReturnReads
 from loopdesk.loop.closing import AsyncClosing
 from loopdesk.loop.returns import LoopReturnsClient
 from loopdesk.loop.tracking import OrderTrackingClient
+from loopdesk.policy.file import Policy, load_policy
+from loopdesk.policy.grant import ExceptionDesk
 from loopdesk.routing.outbox import Sender
 from loopdesk.routing.reroute import Rerouter
 from loopdesk.routing.service import RoutingConfig
@@ -84,6 +86,8 @@ class Services(AsyncClosing):
     webhook_reads: ReturnReads
     rerouter: Rerouter
     routing_sender: Sender
+    policy: Policy
+    exceptions: ExceptionDesk
     owns_store: bool = True
 
     @classmethod
@@ -94,17 +98,20 @@ class Services(AsyncClosing):
         upstream: Upstream | None = None,
         store: db.Store | None = None,
         routing: RoutingConfig | None = None,
+        policy: Policy | None = None,
     ) -> Services:
         """Open the store (migrated) unless given; `aclose` closes what was opened here
-        and the upstream clients."""
+        and the upstream clients. The policy file is read here unless given."""
         upstream = upstream or Upstream.from_settings(settings)
         try:
-            routing = routing or RoutingConfig.from_settings(settings)
+            policy = policy or load_policy(settings.policy_file)
+            routing = routing or RoutingConfig.from_settings(settings, policy=policy)
             opened = store or await db.Store.open(settings.database_url, migrate=True)
         except BaseException:
             await upstream.aclose()
             raise
         rerouter = Rerouter(routing, opened, LookupOptions.from_settings(settings))
+        actions = ActionRunner(opened, upstream.returns)
         return cls(
             settings=settings,
             upstream=upstream,
@@ -117,10 +124,12 @@ class Services(AsyncClosing):
                 source="sandbox" if upstream.sandbox is not None else "loop",
                 on_refresh=rerouter.refreshed,
             ),
-            actions=ActionRunner(opened, upstream.returns),
+            actions=actions,
             webhook_reads=ReturnReads(upstream.returns, opened),
             rerouter=rerouter,
             routing_sender=Sender(opened, routing.events),
+            policy=policy,
+            exceptions=ExceptionDesk(opened, upstream.tracking, actions, policy),
             owns_store=store is None,
         )
 
