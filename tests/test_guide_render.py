@@ -38,8 +38,16 @@ def load_error(root: Path) -> TemplatesError:
     return caught.value
 
 
-def one(ret: dict[str, object] | None = None, **kw: object) -> Reply:
-    return Reply("return_status.one", {"ret": ret or RETURN_SAMPLE}, **kw)  # type: ignore[arg-type]
+def one(ret: dict[str, object] | None = None, *, stale: bool = False, **kw: object) -> Reply:
+    variables = {"ret": ret or RETURN_SAMPLE, "stale": stale}
+    return Reply("return_status.one", variables, **kw)  # type: ignore[arg-type]
+
+
+def several(returns: list[dict[str, object]], *, more: int = 0, stale: bool = False) -> Reply:
+    return Reply("return_status.several", {"returns": returns, "more": more, "stale": stale})
+
+
+STALE = "(This is what we knew at our last check: our returns system isn't answering right now.)"
 
 
 # Built-ins.
@@ -84,8 +92,11 @@ def test_chat_is_short_lines_with_links_inline(renderer: Renderer) -> None:
     assert "Yes" not in text  # quick replies go out as data
     assert text.startswith(
         "Your return for order #1086 is on its way to our warehouse. UPS tracking number: "
-        "1Z999AA10123456784. Your refund should reach you by Friday 13 March.\n"
+        "1Z999AA10123456784. Your refund should reach you by Friday, March 13.\n"
     )
+    assert STALE not in text
+    # Stale data says so, on a line of its own.
+    assert renderer.render(one(stale=True), "chat").endswith(f"{STATUS_URL}\n{STALE}")
 
 
 def test_a_link_the_message_prints_is_not_repeated(renderer: Renderer) -> None:
@@ -100,13 +111,16 @@ def test_email_greets_details_and_signs_with_the_shop(renderer: Renderer) -> Non
     assert paragraphs[0] == "Hi Jane,"
     assert "It was sent with UPS, tracking number 1Z999AA10123456784." in paragraphs
     assert paragraphs[-1] == f"Best wishes,\nThe {SHOP} team"
+    assert STALE not in paragraphs
+    assert STALE in renderer.render(one(stale=True), "email").split("\n\n")
     assert "\n\n\n" not in text
     assert renderer.render(one(), "email").startswith("Hello,\n\n")
     assert renderer.render(one(), "email", customer_name="jane@example.com").startswith("Hello,")
 
 
 def test_email_lists_quick_replies_and_extra_links(renderer: Renderer) -> None:
-    reply = Reply("fallback", {}, (RETURN_LINK,), ("Where's my return?", "Start a return"))
+    fallback = MESSAGES["fallback"].sample
+    reply = Reply("fallback", fallback, (RETURN_LINK,), ("Where's my return?", "Start a return"))
     text = renderer.render(reply, "email")
     assert f"\n\nStart your return: {RETURN_LINK.url}\n\n" in text
     assert 'You can also reply with "Where\'s my return?" or "Start a return".' in text
@@ -116,7 +130,7 @@ def test_sms_is_plain_short_and_names_the_shop(renderer: Renderer) -> None:
     text = renderer.render(one(), "sms")
     assert text == (
         f"{SHOP}: Your return for #1086 is on its way to our warehouse. Refund expected by "
-        "Friday 13 March. Tracking: UPS 1Z999AA10123456784.\n" + STATUS_URL
+        "Friday, March 13. Tracking: UPS 1Z999AA10123456784.\n" + STATUS_URL
     )
 
 
@@ -135,13 +149,14 @@ def test_sms_of_many_returns_fits_and_keeps_links_whole(renderer: Renderer) -> N
         {**RETURN_SAMPLE, "order_name": f"#{1000 + i}", "status_page_url": f"{STATUS_URL}{i}"}
         for i in range(12)
     ]
-    text = renderer.render(Reply("return_status.several", {"returns": returns}), "sms")
+    text = renderer.render(several(returns, more=3), "sms")
     assert len(text) <= 320
-    assert text.startswith(f"{SHOP}: You have 12 open returns. #1000: on its way")
+    assert text.startswith(f"{SHOP}: Your returns: #1000: on its way to our warehouse, refund by")
     assert "…" in text
-    one_long = one({**RETURN_SAMPLE, "stage_words": "on its way " * 40})
+    one_long = one({**RETURN_SAMPLE, "carrier": "Parcel Express " * 30})
     text = renderer.render(one_long, "sms", customer_name="Jane")
     assert len(text) <= 320 and text.endswith(f"…\n{STATUS_URL}")
+    assert text.startswith(f"{SHOP}: Your return for #1086 is on its way to our warehouse.")
 
 
 def test_sms_appends_an_unprinted_link_when_it_fits(renderer: Renderer) -> None:
@@ -150,20 +165,23 @@ def test_sms_appends_an_unprinted_link_when_it_fits(renderer: Renderer) -> None:
 
 
 def test_output_is_not_escaped(renderer: Renderer) -> None:
-    reply = Reply("handoff", {"reason": 'a "gift" <return> & more', "queue": "R&D"})
-    assert 'our R&D team, because a "gift" <return> & more.' in renderer.render(reply, "chat")
+    reason = 'Items marked "final sale" <clearance> & gift cards can\'t be returned.'
+    reply = Reply("exception.refused", {"order_name": "#1086", "reason": reason})
+    for channel in CHANNELS:
+        text = renderer.render(reply, channel)
+        assert f": {reason}" in text and "&amp;" not in text and "&#" not in text, channel
 
 
 def test_render_refuses_a_reply_that_breaks_the_contract(renderer: Renderer) -> None:
     with pytest.raises(RenderError, match="no message is named 'nope'"):
         renderer.render(Reply("nope"), "chat")
-    with pytest.raises(RenderError, match="lack queue"):
+    with pytest.raises(RenderError, match="lack why"):
         renderer.render(Reply("handoff", {"reason": "x"}), "chat")
+    with pytest.raises(RenderError, match="lack stale"):
+        renderer.render(Reply("return_status.one", {"ret": RETURN_SAMPLE}), "chat")
     partial = {k: v for k, v in RETURN_SAMPLE.items() if k != "carrier"}
     with pytest.raises(RenderError, match=r"lack returns\[1\]\.carrier") as caught:
-        renderer.render(
-            Reply("return_status.several", {"returns": [RETURN_SAMPLE, partial]}), "sms"
-        )
+        renderer.render(several([RETURN_SAMPLE, partial]), "sms")
     assert caught.value.details["missing"] == ["returns[1].carrier"]
     # A null where the sample has a whole dict is part of the contract (no estimate).
     renderer.render(one({**RETURN_SAMPLE, "estimate": None}), "email")
@@ -173,7 +191,11 @@ def test_render_refuses_a_reply_that_breaks_the_contract(renderer: Renderer) -> 
 
 
 def test_a_good_override_changes_that_wording_only(tmp_path: Path) -> None:
-    write(tmp_path, "sms/handoff.j2", "Hang on, someone from {{ queue }} will text you.\n")
+    write(
+        tmp_path,
+        "sms/handoff.j2",
+        "Hang on{% if why == 'asked' %}, as you asked{% endif %}: a person will text you.\n",
+    )
     write(
         tmp_path,
         "email/_layout.j2",
@@ -183,12 +205,15 @@ def test_a_good_override_changes_that_wording_only(tmp_path: Path) -> None:
     write(tmp_path, "chat/.handoff.j2.swp", "editor leftovers")  # hidden: ignored
     renderer = Renderer.load(override_dir=tmp_path, shop_name=SHOP)
     handoff = Reply("handoff", MESSAGES["handoff"].sample)
-    assert (
-        renderer.render(handoff, "sms") == f"{SHOP}: Hang on, someone from Returns will text you."
+    sms = renderer.render(handoff, "sms")
+    assert sms == f"{SHOP}: Hang on, as you asked: a person will text you."
+    policy = Reply("handoff", {"why": "policy"})
+    assert renderer.render(policy, "sms") == f"{SHOP}: Hang on: a person will text you."
+    assert renderer.render(handoff, "chat").startswith(
+        "I'm passing you to a person on our team, because you asked for a person."
     )
-    assert renderer.render(handoff, "chat").startswith("I'm passing you to our Returns team")
     email = renderer.render(handoff, "email", customer_name="Jane Doe")
-    assert email.startswith("Dear Jane,\n\nThanks for your message.")
+    assert email.startswith("Dear Jane,\n\nThank you for your message.")
     assert email.endswith(f"\n\n-- {SHOP}")
     overridden = {(s.message, s.channel) for s in renderer.templates() if s.overridden}
     assert overridden == {("handoff", "sms")}
@@ -197,19 +222,29 @@ def test_a_good_override_changes_that_wording_only(tmp_path: Path) -> None:
 def test_an_override_can_import_its_own_macros(tmp_path: Path) -> None:
     write(
         tmp_path,
-        "chat/_words.j2",
+        "chat/_dates.j2",
         "{% macro when(e) %}{{ e.kind }} by {{ e.date_words }}{% endmacro %}\n",
     )
     write(
         tmp_path,
         "chat/return_status.one.j2",
-        '{% from "_words.j2" import when %}\n'
-        "{{ ret.order_name }}: {{ ret.stage_words }}\n"
+        '{% from "_dates.j2" import when %}\n'
+        '{% import "_words.j2" as words %}\n'  # the built-in macros, beside its own
+        "{{ ret.order_name }}: {{ words.stage(ret.stage) }}\n"
         "{% if ret.estimate %}({{ when(ret.estimate) }}){% endif %}\n",
     )
     renderer = Renderer.load(override_dir=tmp_path, shop_name=SHOP)
     text = renderer.render(one(), "chat")
-    assert text.startswith("#1086: on its way to our warehouse (refund by Friday 13 March)")
+    assert text.startswith("#1086: on its way to our warehouse (refund by Friday, March 13)")
+
+
+def test_an_override_of_the_words_must_keep_every_macro(tmp_path: Path) -> None:
+    # `_words.j2` replaces the built-in file whole: the built-in templates call its macros.
+    write(tmp_path, "sms/_words.j2", "{% macro stage(key) %}{{ key }}{% endmacro %}\n")
+    error = load_error(tmp_path)
+    assert "templates/sms/handoff.j2:2: handoff, with its sample:" in str(error)
+    assert {"why", "topic", "shipment", "field"} <= {p.variable for p in error.problems}
+    assert "stage" not in {p.variable for p in error.problems}
 
 
 def test_soft_wrapped_lines_join_and_list_items_stay(tmp_path: Path) -> None:
@@ -223,7 +258,7 @@ def test_soft_wrapped_lines_join_and_list_items_stay(tmp_path: Path) -> None:
     sample = MESSAGES["return_status.several"].sample
     text = renderer.render(Reply("return_status.several", sample), "chat")
     assert text == (
-        "Your returns, all of them:\n- #1086 in_transit\n- #1093 processing\n"
+        "Your returns, all of them:\n- #1086 on_its_way\n- #1093 processing\n"
         "- #1102 label_unused\nThat's all."
     )
 
@@ -233,7 +268,7 @@ def test_checks_accept_what_a_template_guards(tmp_path: Path) -> None:
         tmp_path,
         "email/return_status.one.j2",
         "{% if ret.gift_note is defined %}{{ ret.gift_note }}{% endif %}\n"
-        "{{ ret.nickname | default('Your return') }} {{ ret.stage_words }}.\n"
+        "{{ ret.nickname | default('Your return') }} {{ ret.stage }}.\n"
         "{% for key, value in ret.items() %}{{ key }}{% endfor %}\n"
         "{% set extra = {'x': 1} %}{{ extra.y | default(2) }}\n"
         "{% for r in [ret] %}{{ r.order_name }}{% endfor %}\n",
@@ -253,7 +288,7 @@ def test_an_unknown_message_name_fails(tmp_path: Path) -> None:
 
 
 def test_a_syntax_error_fails_with_its_line(tmp_path: Path) -> None:
-    path = write(tmp_path, "chat/handoff.j2", "Hello.\nOur {{ queue }} team\n{% if reason %}\n")
+    path = write(tmp_path, "chat/handoff.j2", "Hello.\nBecause {{ why }}\n{% if why %}\n")
     error = load_error(tmp_path)
     assert f"{path}:3: syntax error: Unexpected end of template" in str(error)
     assert error.details["problems"][0]["path"] == str(path)
@@ -263,11 +298,11 @@ def test_a_missing_variable_in_a_branch_not_taken_fails(tmp_path: Path) -> None:
     path = write(
         tmp_path,
         "email/handoff.j2",
-        "We're on it.\n{% if queue == 'nobody' %}\nSorry {{ customer_nmae }}.\n{% endif %}\n",
+        "We're on it.\n{% if why == 'nobody' %}\nSorry {{ customer_nmae }}.\n{% endif %}\n",
     )
     error = load_error(tmp_path)
     assert f"{path}:3: `customer_nmae` is not a variable of handoff" in str(error)
-    assert "its variables: queue, reason" in str(error)
+    assert "its variables: why;" in str(error)
     assert error.problems[0].variable == "customer_nmae"
 
 
@@ -287,7 +322,10 @@ def test_a_missing_key_inside_a_variable_fails(tmp_path: Path) -> None:
     assert f"{one_path}:3: `ret.tracking_numbr` is not in the sample of return_status.one" in str(
         error
     )
-    assert "(it has: carrier, estimate, order_name," in str(error)
+    assert (
+        "(it has: carrier, estimate, id, order_name, outcome, stage, status_page_url,"
+        " tracking_number)" in str(error)
+    )
     assert f"{several_path}:3: `r.estimate.when` is not in the sample" in str(error)
     assert {p.variable for p in error.problems} == {"ret.tracking_numbr", "r.estimate.when"}
 
@@ -386,7 +424,7 @@ def test_the_check_command(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -
     out = capsys.readouterr().out.splitlines()
     assert len(out) == len(MESSAGES) * len(CHANNELS)
     assert "sms\treturn_status.one\tbuilt-in" in out
-    path = write(tmp_path, "sms/handoff.j2", "Someone from {{ queue }} will text you.\n")
+    path = write(tmp_path, "sms/handoff.j2", "Someone will text you ({{ why }}).\n")
     assert main([str(tmp_path)]) == 0
     assert f"sms\thandoff\t{path}" in capsys.readouterr().out.splitlines()
     write(tmp_path, "chat/handof.j2", "x")

@@ -18,6 +18,9 @@ from loopdesk.actions.run import ActionRunner
 from loopdesk.customers.lookup import LookupOptions
 from loopdesk.customers.service import CustomerService
 from loopdesk.customers.webhooks import ReturnReads
+from loopdesk.guides.context import GuideServices
+from loopdesk.guides.engine import GuideEngine
+from loopdesk.guides.render import Renderer
 from loopdesk.loop.closing import AsyncClosing
 from loopdesk.loop.returns import LoopReturnsClient
 from loopdesk.loop.tracking import OrderTrackingClient
@@ -88,6 +91,7 @@ class Services(AsyncClosing):
     routing_sender: Sender
     policy: Policy
     exceptions: ExceptionDesk
+    guide: GuideEngine
     owns_store: bool = True
 
     @classmethod
@@ -106,30 +110,46 @@ class Services(AsyncClosing):
         try:
             policy = policy or load_policy(settings.policy_file)
             routing = routing or RoutingConfig.from_settings(settings, policy=policy)
+            # The guide's wording is checked before anything else starts.
+            renderer = Renderer.load(
+                override_dir=settings.guide_templates_dir, shop_name=policy.shop.name
+            )
             opened = store or await db.Store.open(settings.database_url, migrate=True)
         except BaseException:
             await upstream.aclose()
             raise
         rerouter = Rerouter(routing, opened, LookupOptions.from_settings(settings))
         actions = ActionRunner(opened, upstream.returns)
+        customers = CustomerService(
+            opened,
+            upstream.returns,
+            upstream.tracking,
+            settings,
+            source="sandbox" if upstream.sandbox is not None else "loop",
+            on_refresh=rerouter.refreshed,
+        )
+        exceptions = ExceptionDesk(opened, upstream.tracking, actions, policy)
+        guide = GuideServices(
+            store=opened,
+            customers=customers,
+            actions=actions,
+            exceptions=exceptions,
+            tracking=upstream.tracking,
+            policy=policy,
+            routing=routing,
+        )
         return cls(
             settings=settings,
             upstream=upstream,
             store=opened,
-            customers=CustomerService(
-                opened,
-                upstream.returns,
-                upstream.tracking,
-                settings,
-                source="sandbox" if upstream.sandbox is not None else "loop",
-                on_refresh=rerouter.refreshed,
-            ),
+            customers=customers,
             actions=actions,
             webhook_reads=ReturnReads(upstream.returns, opened),
             rerouter=rerouter,
             routing_sender=Sender(opened, routing.events),
             policy=policy,
-            exceptions=ExceptionDesk(opened, upstream.tracking, actions, policy),
+            exceptions=exceptions,
+            guide=GuideEngine(guide, renderer),
             owns_store=store is None,
         )
 

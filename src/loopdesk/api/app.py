@@ -17,7 +17,16 @@ from loopdesk.api.errors import install_error_handlers
 from loopdesk.api.keycache import KeyCache
 from loopdesk.api.limits import BodySizeLimit
 from loopdesk.api.metrics import Metrics, RequestMetrics
-from loopdesk.api.routes import actions, audit, customers, exceptions, ops, routing, webhooks
+from loopdesk.api.routes import (
+    actions,
+    audit,
+    customers,
+    exceptions,
+    guide,
+    ops,
+    routing,
+    webhooks,
+)
 from loopdesk.api.sandbox_guard import SandboxGuard
 from loopdesk.customers.webhooks import replay_received
 from loopdesk.logs import configure_logging, secret_values
@@ -56,6 +65,7 @@ def create_app(
         app.state.actions = services.actions
         app.state.webhook_reads = services.webhook_reads
         app.state.exceptions = services.exceptions
+        app.state.guide = services.guide
         if not settings.webhook_secrets:
             log.warning(
                 "webhooks.refused_no_secret",
@@ -129,4 +139,5 @@ def create_app(
         app.include_router(router)
     app.include_router(routing.router)
     app.include_router(exceptions.router)
+    app.include_router(guide.router)
     return app
