@@ -25,6 +25,7 @@ from loopdesk.api.app import create_app
 from loopdesk.cli.main import app as cli_app
 from loopdesk.customers.order_details import OrderTrackingNotConfigured
 from loopdesk.domain.shipments import TrackedItem
+from loopdesk.errors import InvalidInput
 from loopdesk.policy.exceptions import CRITERIA, exception_decision, is_final_sale
 from loopdesk.policy.file import Policy, parse_policy
 from loopdesk.policy.grant import ExceptionDesk, ExceptionResult
@@ -562,6 +563,36 @@ async def test_racing_requests_for_two_orders_of_one_customer(desk: Desk) -> Non
     )
     assert sorted(r.outcome for r in results) == ["eligible", "refused"]
     assert desk.allowlist_posts() == 1
+
+
+async def test_a_request_needs_a_customer(desk: Desk) -> None:
+    with pytest.raises(InvalidInput):
+        await desk.ask("#2001", [" "])
+    with pytest.raises(InvalidInput):
+        await desk.ask("  ", ["ann@example.com"])
+    async with desk.store.reader() as session:
+        assert await db.list_exceptions(session) == []
+
+
+async def test_a_cancelled_request_still_settles_its_claim(desk: Desk) -> None:
+    desk.sandbox.state.faults.add("/allowlists", latency_ms=300, method="POST")
+    task = asyncio.create_task(desk.ask("#2001", ["ann@example.com"]))
+    for _ in range(200):  # until the claim is in the ledger
+        await asyncio.sleep(0.01)
+        async with desk.store.reader() as session:
+            if await db.grant_for_order(session, "2001") is not None:
+                break
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    for _ in range(200):
+        await asyncio.sleep(0.02)
+        async with desk.store.reader() as session:
+            held = await db.grant_for_order(session, "2001")
+        if held is not None and held.outcome == "granted":
+            break
+    assert held is not None and held.outcome == "granted"
+    assert held.allowlist_id == str(desk.entries("#2001")[0]["id"])
 
 
 async def test_without_order_tracking_nothing_is_decided(store: db.Store) -> None:

@@ -27,6 +27,7 @@ from loopdesk import store as db
 from loopdesk.actions.run import ActionRunner
 from loopdesk.customers.order_details import order_details
 from loopdesk.domain.shipments import TrackedOrder, delivered_at, delivery, order_key
+from loopdesk.errors import InvalidInput
 from loopdesk.loop.tracking import OrderTrackingClient
 from loopdesk.policy.exceptions import ExceptionDecision, exception_decision
 from loopdesk.policy.file import Policy
@@ -109,6 +110,8 @@ class ExceptionDesk:
 
         Raises what `order_details` raises (Order Tracking not configured, Loop
         unavailable ...) before anything is recorded: then nothing was decided."""
+        if not any(e.strip() for e in emails):
+            raise InvalidInput("an exception is for a customer: give their email addresses")
         moment = now or datetime.now(UTC)
         order = await order_details(self.tracking, order_name)
         name = order.name if order is not None else order_name.strip()
@@ -194,7 +197,9 @@ class ExceptionDesk:
                 )
         if entry_id is None:
             return None  # another request claimed the order (or the period) first
-        return await self._allowlist(entry_id, name, order, decision, key_name)
+        # Claimed: the call to Loop and the settling run to the end even if this request
+        # is cancelled (a client gone), so the claim is never left pending for nothing.
+        return await asyncio.shield(self._allowlist(entry_id, name, order, decision, key_name))
 
     async def _allowlist(
         self,
