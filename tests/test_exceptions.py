@@ -556,6 +556,18 @@ async def test_two_requests_racing_for_one_order(desk: Desk) -> None:
     assert sorted(r.outcome for r in rows) == ["already_granted", "granted"]
 
 
+async def test_racing_for_one_order_under_different_addresses(desk: Desk) -> None:
+    # No customer lock is shared: the order's unique grant key alone decides.
+    desk.sandbox.state.faults.add("/allowlists", latency_ms=100, method="POST")
+    results = await asyncio.gather(
+        *(desk.ask("#2001", [f"person{i}@example.com"]) for i in range(4))
+    )
+    assert desk.allowlist_posts() == 1
+    assert all(r.granted for r in results)
+    assert sum(not r.already_granted for r in results) == 1
+    assert len({r.allowlist_id for r in results}) == 1
+
+
 async def test_racing_requests_for_two_orders_of_one_customer(desk: Desk) -> None:
     desk.sandbox.state.faults.add("/allowlists", latency_ms=100, method="POST")
     results = await asyncio.gather(
