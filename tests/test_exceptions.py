@@ -25,6 +25,7 @@ from loopdesk.api.app import create_app
 from loopdesk.cli.main import app as cli_app
 from loopdesk.customers.order_details import OrderTrackingNotConfigured
 from loopdesk.domain.shipments import TrackedItem
+from loopdesk.errors import InvalidInput
 from loopdesk.policy.exceptions import CRITERIA, exception_decision, is_final_sale
 from loopdesk.policy.file import Policy, parse_policy
 from loopdesk.policy.grant import ExceptionDesk, ExceptionResult
@@ -555,6 +556,18 @@ async def test_two_requests_racing_for_one_order(desk: Desk) -> None:
     assert sorted(r.outcome for r in rows) == ["already_granted", "granted"]
 
 
+async def test_racing_for_one_order_under_different_addresses(desk: Desk) -> None:
+    # No customer lock is shared: the order's unique grant key alone decides.
+    desk.sandbox.state.faults.add("/allowlists", latency_ms=100, method="POST")
+    results = await asyncio.gather(
+        *(desk.ask("#2001", [f"person{i}@example.com"]) for i in range(4))
+    )
+    assert desk.allowlist_posts() == 1
+    assert all(r.granted for r in results)
+    assert sum(not r.already_granted for r in results) == 1
+    assert len({r.allowlist_id for r in results}) == 1
+
+
 async def test_racing_requests_for_two_orders_of_one_customer(desk: Desk) -> None:
     desk.sandbox.state.faults.add("/allowlists", latency_ms=100, method="POST")
     results = await asyncio.gather(
@@ -562,6 +575,36 @@ async def test_racing_requests_for_two_orders_of_one_customer(desk: Desk) -> Non
     )
     assert sorted(r.outcome for r in results) == ["eligible", "refused"]
     assert desk.allowlist_posts() == 1
+
+
+async def test_a_request_needs_a_customer(desk: Desk) -> None:
+    with pytest.raises(InvalidInput):
+        await desk.ask("#2001", [" "])
+    with pytest.raises(InvalidInput):
+        await desk.ask("  ", ["ann@example.com"])
+    async with desk.store.reader() as session:
+        assert await db.list_exceptions(session) == []
+
+
+async def test_a_cancelled_request_still_settles_its_claim(desk: Desk) -> None:
+    desk.sandbox.state.faults.add("/allowlists", latency_ms=300, method="POST")
+    task = asyncio.create_task(desk.ask("#2001", ["ann@example.com"]))
+    for _ in range(200):  # until the claim is in the ledger
+        await asyncio.sleep(0.01)
+        async with desk.store.reader() as session:
+            if await db.grant_for_order(session, "2001") is not None:
+                break
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    for _ in range(200):
+        await asyncio.sleep(0.02)
+        async with desk.store.reader() as session:
+            held = await db.grant_for_order(session, "2001")
+        if held is not None and held.outcome == "granted":
+            break
+    assert held is not None and held.outcome == "granted"
+    assert held.allowlist_id == str(desk.entries("#2001")[0]["id"])
 
 
 async def test_without_order_tracking_nothing_is_decided(store: db.Store) -> None:

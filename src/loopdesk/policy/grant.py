@@ -27,6 +27,7 @@ from loopdesk import store as db
 from loopdesk.actions.run import ActionRunner
 from loopdesk.customers.order_details import order_details
 from loopdesk.domain.shipments import TrackedOrder, delivered_at, delivery, order_key
+from loopdesk.errors import InvalidInput
 from loopdesk.loop.tracking import OrderTrackingClient
 from loopdesk.policy.exceptions import ExceptionDecision, exception_decision
 from loopdesk.policy.file import Policy
@@ -109,6 +110,8 @@ class ExceptionDesk:
 
         Raises what `order_details` raises (Order Tracking not configured, Loop
         unavailable ...) before anything is recorded: then nothing was decided."""
+        if not any(e.strip() for e in emails):
+            raise InvalidInput("an exception is for a customer: give their email addresses")
         moment = now or datetime.now(UTC)
         order = await order_details(self.tracking, order_name)
         name = order.name if order is not None else order_name.strip()
@@ -122,7 +125,7 @@ class ExceptionDesk:
             result: ExceptionResult | None = None
             if decision.outcome == "eligible":
                 result = await self._grant(
-                    emails, vip, name, order, decision, conversation_id, key_name
+                    emails, vip, name, order, decision, conversation_id, key_name, last=last
                 )
             elif decision.outcome == "already_granted" and grant is not None:
                 result = await self._already(
@@ -135,7 +138,11 @@ class ExceptionDesk:
                 return result
             # Another request claimed the order first, or its grant failed and let the
             # key go: read the ledger again and decide anew.
-        raise AssertionError("the last attempt always answers")
+        # Other requests' grants kept failing under this one: it answers as they did.
+        entry_id = await self._record(
+            emails, order, decision, conversation_id, key_name, outcome=FAILED
+        )
+        return ExceptionResult(decision, entry_id, None, upstream_failed=True, order=order)
 
     # --- the steps ---------------------------------------------------------------
 
@@ -173,7 +180,11 @@ class ExceptionDesk:
         decision: ExceptionDecision,
         conversation_id: str | None,
         key_name: str,
+        *,
+        last: bool,
     ) -> ExceptionResult | None:
+        """Claim, call Loop, settle; None when the claim went to another request whose
+        grant then failed (the caller decides again)."""
         key = order_key(name)
         async with self.store.session() as session:
             # Under the customer's lock, the ledger is read again: a grant made since
@@ -193,8 +204,22 @@ class ExceptionDesk:
                     grant_key=key,
                 )
         if entry_id is None:
-            return None  # another request claimed the order (or the period) first
-        return await self._allowlist(entry_id, name, order, decision, key_name)
+            if decision.outcome not in ("eligible", "already_granted"):
+                # Another of the customer's orders was granted meanwhile (the period).
+                recorded = await self._record(emails, order, decision, conversation_id, key_name)
+                return ExceptionResult(decision, recorded, None, order=order)
+            if grant is None:  # the insert met a claim this transaction could not see
+                async with self.store.reader() as session:
+                    grant = await db.grant_for_order(session, key)
+            if grant is None:
+                return None
+            decision = self._decide(name, order, decision.decided_at, vip, [], grant)
+            return await self._already(
+                emails, order, decision, grant, conversation_id, key_name, last=last
+            )
+        # Claimed: the call to Loop and the settling run to the end even if this request
+        # is cancelled (a client gone), so the claim is never left pending for nothing.
+        return await asyncio.shield(self._allowlist(entry_id, name, order, decision, key_name))
 
     async def _allowlist(
         self,
