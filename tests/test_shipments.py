@@ -25,7 +25,7 @@ from loopdesk.domain.shipments import (
     shipment_status,
     tracked_order,
 )
-from loopdesk.errors import InvalidInput, LoopAuthError, LoopUnavailable
+from loopdesk.errors import ConfigError, InvalidInput, LoopAuthError, LoopUnavailable
 from loopdesk.loop.tracking import OrderTrackingClient
 from loopdesk.runtime import Upstream
 from loopdesk.sandbox.app import create_sandbox_app
@@ -379,3 +379,53 @@ async def test_order_details_errors_propagate(
     with pytest.raises(LoopAuthError):
         await order_details(client, "denied")
     await client.aclose()
+
+
+def test_the_data_files_line_items_become_order_trackings(tmp_path: Any) -> None:
+    from loopdesk.sandbox.data import load_world
+    from loopdesk.sandbox.tracking_rest import search
+
+    shipment = {
+        "trackingCode": "1ZA",
+        "status": "DELIVERED",
+        "carrierDisplayName": "UPS",
+        "deliveredAt": "2026-11-05T10:00:00+00:00",
+    }
+    order = {
+        "name": "#3001",
+        "customer_email": "a@example.com",
+        "zip": "10001",
+        "created_at": "2026-11-01T10:00:00+00:00",
+        "shipments": [shipment, {**shipment, "trackingCode": "1ZB"}],
+        "line_items": [
+            {"id": 1, "title": "Tee", "variant_title": "S", "variant_id": 11, "price": "9.00"},
+            {"id": 2, "title": "Cap - Final Sale", "tags": ["final-sale"]},
+            {"id": 3, "title": "Sock", "sku": "SK-3", "quantity": 2},
+        ],
+    }
+    path = tmp_path / "world.json"
+    plain = {**{k: v for k, v in order.items() if k != "line_items"}, "name": "#3002"}
+    path.write_text(json.dumps({"returns": [], "orders": [order, plain]}))
+    world = load_world(path)
+    assert "line_items" not in world.orders[1]
+    body = search(world, "#3001")
+    first, second = (s["lineItems"] for s in body["shipments"])
+    assert [(i["productName"], i["variantName"], i["sku"]) for i in first] == [
+        ("Tee", "S", "SKU-11"),
+        ("Sock", None, "SK-3"),
+    ]
+    assert [(i["productName"], i["sku"], i["quantity"]) for i in second] == [
+        ("Cap - Final Sale", "SKU-2", 1)
+    ]
+    parsed = tracked_order(body)
+    assert parsed is not None and [i.name for i in parsed.items] == [
+        "Tee",
+        "Sock",
+        "Cap - Final Sale",
+    ]
+    # Without line items in the data, one is made up per parcel, as before.
+    assert len(search(world, "#3002")["shipments"][0]["lineItems"]) == 1
+    bad = tmp_path / "bad.json"
+    bad.write_text(json.dumps({"returns": [], "orders": [{**order, "line_items": [{"id": "x"}]}]}))
+    with pytest.raises(ConfigError, match=r"orders\[0\]\.line_items\[0\]\.id"):
+        load_world(bad)
