@@ -1,6 +1,9 @@
 """A load generator, run as its own process: N concurrent clients for a fixed time.
 
-Prints one JSON line: requests, errors, rps, p50_ms, p99_ms. Bounded in count and time.
+GET the URL, or with `guide` as the fifth argument POST guide messages to it: each
+request a new conversation's first turn ("where's my return?"), so each reads and
+writes its own state. Prints one JSON line: requests, errors, rps, p50_ms, p99_ms.
+Bounded in count and time.
 """
 
 from __future__ import annotations
@@ -13,20 +16,35 @@ import time
 
 import httpx
 
+GUIDE_CUSTOMER = {"emails": ["primary@email.com", "secondary@email.com"], "name": "Jane Doe"}
 
-async def run(url: str, headers: dict[str, str], clients: int, seconds: float) -> dict[str, float]:
+
+async def run(
+    url: str, headers: dict[str, str], clients: int, seconds: float, *, guide: bool = False
+) -> dict[str, float]:
     latencies: list[float] = []
     errors = 0
     deadline = time.perf_counter() + seconds
     limits = httpx.Limits(max_connections=clients, max_keepalive_connections=clients)
     async with httpx.AsyncClient(headers=headers, limits=limits, timeout=10) as client:
 
-        async def worker() -> None:
+        async def worker(number: int) -> None:
             nonlocal errors
+            turn = 0
             while time.perf_counter() < deadline:
                 started = time.perf_counter()
+                turn += 1
                 try:
-                    response = await client.get(url)
+                    if guide:
+                        message = {
+                            "conversationId": f"bench-{number}-{turn}",
+                            "channel": "chat",
+                            "text": "where's my return?",
+                            "customer": GUIDE_CUSTOMER,
+                        }
+                        response = await client.post(url, json=message)
+                    else:
+                        response = await client.get(url)
                     ok = response.status_code == 200
                 except httpx.HTTPError:
                     ok = False
@@ -36,7 +54,7 @@ async def run(url: str, headers: dict[str, str], clients: int, seconds: float) -
                     errors += 1
 
         started = time.perf_counter()
-        await asyncio.gather(*(worker() for _ in range(clients)))
+        await asyncio.gather(*(worker(n) for n in range(clients)))
         elapsed = time.perf_counter() - started
     ordered = sorted(latencies) or [0.0]
     return {
@@ -50,5 +68,8 @@ async def run(url: str, headers: dict[str, str], clients: int, seconds: float) -
 
 if __name__ == "__main__":
     target, key, n, duration = sys.argv[1], sys.argv[2], int(sys.argv[3]), float(sys.argv[4])
-    result = asyncio.run(run(target, {"Authorization": f"Bearer {key}"}, n, duration))
+    posting = sys.argv[5:] == ["guide"]
+    result = asyncio.run(
+        run(target, {"Authorization": f"Bearer {key}"}, n, duration, guide=posting)
+    )
     sys.stdout.write(json.dumps(result) + "\n")

@@ -176,6 +176,7 @@ def report(results: dict[str, Any]) -> None:
         "webhook_events_per_s_sqlite",
         "webhook_events_per_s_postgres",
         "routing_decisions_per_s",
+        "guide_turns_per_s",
         "peak_rss_mb",
     ):
         service.add_row(key, str(results.get(key)))

@@ -61,13 +61,15 @@ def peak_rss_mb(pid: int) -> float:
     return 0.0
 
 
-def load(url: str, clients: int, seconds: float) -> dict[str, Any]:
+def load(url: str, clients: int, seconds: float, *, guide: bool = False) -> dict[str, Any]:
     """wrk when installed (a C load generator: the server is what gets measured), else
-    the Python generator in `bench.load` (slower; it can become the bottleneck)."""
-    if shutil.which("wrk"):
+    the Python generator in `bench.load` (slower; it can become the bottleneck). Guide
+    turns (POSTs with a body each) always use `bench.load`."""
+    if shutil.which("wrk") and not guide:
         return _wrk(url, clients, seconds)
     out = subprocess.run(
-        [sys.executable, "-m", "bench.load", url, KEY, str(clients), str(seconds)],
+        [sys.executable, "-m", "bench.load", url, KEY, str(clients), str(seconds)]
+        + (["guide"] if guide else []),
         capture_output=True,
         text=True,
         check=True,
@@ -133,6 +135,9 @@ def warm_lookup(tmp: Path, clients: int, seconds: float) -> dict[str, Any]:
         again = httpx.get(url + LOOKUP, headers={"Authorization": f"Bearer {KEY}"}).json()
         assert again["meta"]["source"] == "store"
         served = load(url + LOOKUP, clients, seconds)
+        # Guide turns end to end, beside the warm lookup they build on: each a first
+        # turn of a new conversation (classify, store-fresh lookup, render, state write).
+        turns = load(url + "/v1/guide/messages", clients, seconds, guide=True)
         rss = peak_rss_mb(pid)
     bare_json = tmp / "bare.json"
     bare_json.write_text(json.dumps(again))
@@ -148,6 +153,8 @@ def warm_lookup(tmp: Path, clients: int, seconds: float) -> dict[str, Any]:
         if bare["p99_ms"]
         else None,
         "warm_lookup": served,
+        "guide_turns_per_s": turns["rps"],
+        "guide_turns": turns,
         "bare_endpoint": bare,
         "peak_rss_mb": rss,
     }

@@ -16,6 +16,7 @@ import pytest
 
 from loopdesk import store as db
 from loopdesk.api.app import create_app
+from loopdesk.errors import ConfigError
 from loopdesk.settings import Settings
 from tests.routing_data import raw_order, raw_return, write_world
 
@@ -268,3 +269,16 @@ async def test_two_messages_at_once_one_is_told_to_retry(client: httpx.AsyncClie
     for response in responses:
         if response.status_code == 409:
             assert response.json()["error"]["code"] == "conversation_conflict"
+
+
+async def test_a_bad_wording_folder_stops_the_service_at_start(tmp_path: Path) -> None:
+    """A merchant's template that reads a variable its message lacks fails before the
+    service answers anyone, naming the file and the variable."""
+    folder = tmp_path / "wording" / "chat"
+    folder.mkdir(parents=True)
+    (folder / "handoff.j2").write_text("Our {{ team_name }} team will help.\n")
+    app = create_app(settings(tmp_path).model_copy(update={"guide_templates_dir": folder.parent}))
+    with pytest.raises(ConfigError, match="team_name") as raised:
+        async with app.router.lifespan_context(app):
+            pass
+    assert "handoff.j2" in str(raised.value)

@@ -99,8 +99,10 @@ def test_readme_command_runs_as_written(
     if args[0] in SERVERS:
         _run_server(command, workdir, env, SERVERS[args[0]])
     else:
+        # `chat` reads the customer's messages on standard input; nothing else reads it.
+        said = "where is my return?\nTalk to an agent\n" if args[0] == "chat" else ""
         result = subprocess.run(
-            command, cwd=workdir, env=env, capture_output=True, text=True, timeout=120
+            command, cwd=workdir, env=env, capture_output=True, text=True, timeout=120, input=said
         )
         assert result.returncode == 0, f"{shlex.join(args)}: {result.stderr[-2000:]}"
         assert "Traceback" not in result.stderr
@@ -110,6 +112,8 @@ def test_readme_command_runs_as_written(
             assert json.loads(result.stdout), "the example's file yields returns"
         if args[0] == "return-link":
             assert result.stdout.startswith("https://")
+        if args[0] == "chat":
+            assert result.stdout.count("guide>") == 2 and "handed over" in result.stdout
     with capsys.disabled():
         print(f"\n[readme] ran: loopdesk {shlex.join(args)}")
 

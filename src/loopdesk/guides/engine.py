@@ -139,10 +139,15 @@ class GuideEngine:
                 "send this one again"
             )
         reply = step.reply
+        rendered = self.renderer.render(reply, channel, customer_name=profile.first_name)
+        links = [link.url for link in reply.links]
+        if channel == "sms":
+            # An SMS is its text: the links are those it kept (whole) within its length.
+            links = [url for url in links if url in rendered]
         return Answer(
-            reply=self.renderer.render(reply, channel, customer_name=profile.first_name),
+            reply=rendered,
             intent=topic,
-            links=[link.url for link in reply.links],
+            links=links,
             quick_replies=list(reply.quick_replies),
             state=state.to_json(),
             handoff=handoff,
@@ -158,6 +163,7 @@ class GuideEngine:
             intent.intent in FLOWS
             and intent.intent != state.topic
             and intent.confidence >= SWITCH_ABOVE
+            and not just_the_answer(turn.text)
         )
         if answered and state.topic and not switching:
             state.reset("not_understood")
@@ -168,6 +174,11 @@ class GuideEngine:
             return Step(
                 Reply("handoff", {"why": "asked"}), handoff="the customer asked for an agent"
             ), "agent"
+        if intent.clarify and turn.entities.order_name and state.last_intent in FLOWS:
+            # "And order 1234?": unsure alone, clear after the last answer.
+            state.reset("not_understood")
+            topic = state.last_intent
+            return await self._run(turn, topic), topic
         if intent.clarify or intent.intent == "other":
             if state.bump("not_understood") >= MAX_NOT_UNDERSTOOD:
                 return (
@@ -211,6 +222,51 @@ def _intent(text: str) -> Classified:
     if not text.strip():
         return Classified("other", 0.0, True)
     return classify([text])[0]
+
+
+_FILLER = frozenset(
+    [
+        "order",
+        "number",
+        "no",
+        "num",
+        "it",
+        "its",
+        "it's",
+        "is",
+        "the",
+        "my",
+        "a",
+        "for",
+        "of",
+        "please",
+        "pls",
+        "thanks",
+        "ok",
+        "okay",
+        "yes",
+        "sure",
+        "here",
+        "pedido",
+        "orden",
+        "número",
+        "es",
+        "mi",
+        "el",
+        "la",
+        "zip",
+        "code",
+        "postal",
+    ]
+)
+
+
+def just_the_answer(text: str) -> bool:
+    """The message is the value asked for and little else ("order 5605", "it's
+    #5605", "10024 thanks"): it answers, whatever the classifier makes of it."""
+    words = [w.strip(".,!?:;#()'\"").lower() for w in text.split()]
+    rest = [w for w in words if w and not any(c.isdigit() for c in w) and w not in _FILLER]
+    return not rest
 
 
 def _answers(turn: Turn) -> bool:

@@ -31,8 +31,9 @@ _PHONE = re.compile(r"(?<!\w)(\+?\d[\d\s().-]{6,18}\d)(?!\w)")
 # "It says delivered but I never got it", in the ways customers put it.
 _NOT_RECEIVED = re.compile(
     r"never (?:got|received|arrived|came|showed)|(?:did ?n[o']?t|didnt|have ?n[o']?t|havent|not)"
-    r" (?:get|got|receive|received|arrive|arrived|come|show(?:n|ed)? up)|not here|wasn'?t there"
-    r"|no (?:package|parcel|box)|nothing (?:arrived|came|here)|stolen|missing"
+    r" (?:get|got|receive|received|arrive|arrived|come|show(?:n|ed)? up)|not here"
+    r"|no (?:package|parcel|box)|nothing (?:arrived|came|here|there)|(?:was|is)n'?t there"
+    r"|not there|stolen|missing|porch pirate"
     r"|no (?:lo|la|me) (?:he |ha )?(?:recibido|recib[ií]|lleg[oó]|llegado)|nunca lleg",
     re.IGNORECASE,
 )
