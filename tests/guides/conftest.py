@@ -57,24 +57,14 @@ class Containment:
 
     def lines(self) -> list[str]:
         rows = sorted(self.outcomes.values(), key=lambda o: (o.intent, o.name))
-        intents = sorted({o.intent for o in rows})
-        out = [
-            f"{'intent':<17}{'convs':>6}{'allowed':>9}{'contained':>14}{'correct':>14}"
-            f"{'hand-offs':>11}{'complete summary':>19}"
+        out = [_header("intent")]
+        out += [
+            _row(i, [o for o in rows if o.intent == i]) for i in sorted({o.intent for o in rows})
         ]
-        for intent in [*intents, "all"]:
-            group = [o for o in rows if intent in ("all", o.intent)]
-            allowed = [o for o in group if o.policy_allows_containment]
-            contained = [o for o in allowed if not o.handed_off and not o.errored]
-            correct = [o for o in contained if not o.failed]
-            handed = [o for o in group if o.handed_off]
-            complete = [o for o in handed if o.summary_complete]
-            out.append(
-                f"{intent:<17}{len(group):>6}{len(allowed):>9}"
-                f"{_share(len(contained), len(allowed)):>14}"
-                f"{_share(len(correct), len(allowed)):>14}{len(handed):>11}"
-                f"{_share(len(complete), len(handed)):>19}"
-            )
+        out.append(_row("all", rows))
+        out.append(_header("channel"))
+        channels = sorted({o.channel for o in rows})
+        out += [_row(c, [o for o in rows if o.channel == c]) for c in channels]
         out.append(
             "contained: ended without a hand-off, among the conversations where policy "
             "allows it (allowed); correct: contained and every expectation met"
@@ -93,6 +83,26 @@ class Containment:
         if failed:
             out.append(f"conversations with failed expectations ({len(failed)}): {_names(failed)}")
         return out
+
+
+def _header(by: str) -> str:
+    return (
+        f"{by:<17}{'convs':>6}{'allowed':>9}{'contained':>14}{'correct':>14}"
+        f"{'hand-offs':>11}{'complete summary':>19}"
+    )
+
+
+def _row(label: str, group: list[Outcome]) -> str:
+    allowed = [o for o in group if o.policy_allows_containment]
+    contained = [o for o in allowed if not o.handed_off and not o.errored]
+    correct = [o for o in contained if not o.failed]
+    handed = [o for o in group if o.handed_off]
+    complete = [o for o in handed if o.summary_complete]
+    return (
+        f"{label:<17}{len(group):>6}{len(allowed):>9}"
+        f"{_share(len(contained), len(allowed)):>14}{_share(len(correct), len(allowed)):>14}"
+        f"{len(handed):>11}{_share(len(complete), len(handed)):>19}"
+    )
 
 
 def _share(part: int, whole: int) -> str:
