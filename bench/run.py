@@ -172,6 +172,7 @@ def report(results: dict[str, Any]) -> None:
     for key in (
         "warm_lookup_rps_ratio_to_bare",
         "warm_lookup_p99_ms",
+        "warm_lookup_p99_ratio_to_bare",
         "webhook_events_per_s_sqlite",
         "webhook_events_per_s_postgres",
         "routing_decisions_per_s",

@@ -144,6 +144,9 @@ def warm_lookup(tmp: Path, clients: int, seconds: float) -> dict[str, Any]:
     return {
         "warm_lookup_rps_ratio_to_bare": round(served["rps"] / bare["rps"], 3),
         "warm_lookup_p99_ms": served["p99_ms"],
+        "warm_lookup_p99_ratio_to_bare": round(served["p99_ms"] / bare["p99_ms"], 2)
+        if bare["p99_ms"]
+        else None,
         "warm_lookup": served,
         "bare_endpoint": bare,
         "peak_rss_mb": rss,

@@ -131,6 +131,14 @@ class LoopValidationError(LoopError):
         self.errors = errors
 
 
+class ConversationConflict(LoopdeskError):
+    """Two messages of one conversation were answered at once: the later is not saved
+    over the earlier; the help desk sends it again."""
+
+    code = "conversation_conflict"
+    http_status = 409
+
+
 class IdempotencyConflict(LoopdeskError):
     """Another request with this `Idempotency-Key` is still running: try again shortly."""
 

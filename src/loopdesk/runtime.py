@@ -18,9 +18,14 @@ from loopdesk.actions.run import ActionRunner
 from loopdesk.customers.lookup import LookupOptions
 from loopdesk.customers.service import CustomerService
 from loopdesk.customers.webhooks import ReturnReads
+from loopdesk.guides.context import GuideServices
+from loopdesk.guides.engine import GuideEngine
+from loopdesk.guides.render import Renderer
 from loopdesk.loop.closing import AsyncClosing
 from loopdesk.loop.returns import LoopReturnsClient
 from loopdesk.loop.tracking import OrderTrackingClient
+from loopdesk.policy.file import Policy, load_policy
+from loopdesk.policy.grant import ExceptionDesk
 from loopdesk.routing.outbox import Sender
 from loopdesk.routing.reroute import Rerouter
 from loopdesk.routing.service import RoutingConfig
@@ -84,6 +89,9 @@ class Services(AsyncClosing):
     webhook_reads: ReturnReads
     rerouter: Rerouter
     routing_sender: Sender
+    policy: Policy
+    exceptions: ExceptionDesk
+    guide: GuideEngine
     owns_store: bool = True
 
     @classmethod
@@ -94,33 +102,54 @@ class Services(AsyncClosing):
         upstream: Upstream | None = None,
         store: db.Store | None = None,
         routing: RoutingConfig | None = None,
+        policy: Policy | None = None,
     ) -> Services:
         """Open the store (migrated) unless given; `aclose` closes what was opened here
-        and the upstream clients."""
+        and the upstream clients. The policy file is read here unless given."""
         upstream = upstream or Upstream.from_settings(settings)
         try:
-            routing = routing or RoutingConfig.from_settings(settings)
+            policy = policy or load_policy(settings.policy_file)
+            routing = routing or RoutingConfig.from_settings(settings, policy=policy)
+            # The guide's wording is checked before anything else starts.
+            renderer = Renderer.load(
+                override_dir=settings.guide_templates_dir, shop_name=policy.shop.name
+            )
             opened = store or await db.Store.open(settings.database_url, migrate=True)
         except BaseException:
             await upstream.aclose()
             raise
         rerouter = Rerouter(routing, opened, LookupOptions.from_settings(settings))
+        actions = ActionRunner(opened, upstream.returns)
+        customers = CustomerService(
+            opened,
+            upstream.returns,
+            upstream.tracking,
+            settings,
+            source="sandbox" if upstream.sandbox is not None else "loop",
+            on_refresh=rerouter.refreshed,
+        )
+        exceptions = ExceptionDesk(opened, upstream.tracking, actions, policy)
+        guide = GuideServices(
+            store=opened,
+            customers=customers,
+            actions=actions,
+            exceptions=exceptions,
+            tracking=upstream.tracking,
+            policy=policy,
+            routing=routing,
+        )
         return cls(
             settings=settings,
             upstream=upstream,
             store=opened,
-            customers=CustomerService(
-                opened,
-                upstream.returns,
-                upstream.tracking,
-                settings,
-                source="sandbox" if upstream.sandbox is not None else "loop",
-                on_refresh=rerouter.refreshed,
-            ),
-            actions=ActionRunner(opened, upstream.returns),
+            customers=customers,
+            actions=actions,
             webhook_reads=ReturnReads(upstream.returns, opened),
             rerouter=rerouter,
             routing_sender=Sender(opened, routing.events),
+            policy=policy,
+            exceptions=exceptions,
+            guide=GuideEngine(guide, renderer),
             owns_store=store is None,
         )
 

@@ -63,6 +63,9 @@ class Settings(BaseSettings):
     redis_url: str | None = None
     policy_file: Path | None = None
     rules_file: Path | None = None
+    # A merchant's wording for the guide: templates that replace the built-in ones, file by
+    # file (`guides.render`; checked at start-up).
+    guide_templates_dir: Path | None = None
 
     # Sandbox.
     sandbox_data: Path | None = None

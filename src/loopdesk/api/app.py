@@ -17,10 +17,20 @@ from loopdesk.api.errors import install_error_handlers
 from loopdesk.api.keycache import KeyCache
 from loopdesk.api.limits import BodySizeLimit
 from loopdesk.api.metrics import Metrics, RequestMetrics
-from loopdesk.api.routes import actions, audit, customers, ops, routing, webhooks
+from loopdesk.api.routes import (
+    actions,
+    audit,
+    customers,
+    exceptions,
+    guide,
+    ops,
+    routing,
+    webhooks,
+)
 from loopdesk.api.sandbox_guard import SandboxGuard
 from loopdesk.customers.webhooks import replay_received
 from loopdesk.logs import configure_logging, secret_values
+from loopdesk.policy.file import load_policy
 from loopdesk.routing.scan import run_periodic
 from loopdesk.routing.service import RoutingConfig
 from loopdesk.runtime import SANDBOX_NOTICE, Services, Upstream
@@ -43,13 +53,19 @@ def create_app(
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         configure_logging(settings.log_level, secrets=secret_values(settings))
         services = await Services.open(
-            settings, upstream=upstream, store=store, routing=app.state.routing
+            settings,
+            upstream=upstream,
+            store=store,
+            routing=app.state.routing,
+            policy=app.state.policy,
         )
         app.state.services = services
         app.state.store = services.store
         app.state.customers = services.customers
         app.state.actions = services.actions
         app.state.webhook_reads = services.webhook_reads
+        app.state.exceptions = services.exceptions
+        app.state.guide = services.guide
         if not settings.webhook_secrets:
             log.warning(
                 "webhooks.refused_no_secret",
@@ -106,7 +122,9 @@ def create_app(
     app.state.key_cache = KeyCache(ttl_s=settings.api_key_cache_s)
     app.state.env_api_key = settings.api_key.get_secret_value() if settings.api_key else None
     app.state.metrics = metrics = Metrics(upstream)
-    app.state.routing = RoutingConfig.from_settings(settings)  # a bad rules file fails here
+    app.state.policy = policy = load_policy(settings.policy_file)  # a bad policy file fails here
+    # ... and a bad rules file here.
+    app.state.routing = RoutingConfig.from_settings(settings, policy=policy)
     install_error_handlers(app)
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
 
@@ -120,4 +138,6 @@ def create_app(
     for router in (ops.router, customers.router, webhooks.router, actions.router, audit.router):
         app.include_router(router)
     app.include_router(routing.router)
+    app.include_router(exceptions.router)
+    app.include_router(guide.router)
     return app

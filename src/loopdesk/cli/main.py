@@ -20,6 +20,7 @@ from pydantic import ValidationError
 from rich.console import Console
 from typer.core import TyperGroup
 
+from loopdesk.cli.exceptions import register_exceptions
 from loopdesk.cli.guide import register_guide
 from loopdesk.cli.routing import register_routing
 from loopdesk.errors import ConfigError, InvalidInput, LoopdeskError, LoopValidationError
@@ -75,6 +76,7 @@ webhooks_app = typer.Typer(help="Loop webhook events.", no_args_is_help=True)
 app.add_typer(webhooks_app, name="webhooks")
 register_routing(app)  # route, rules, routing
 register_guide(app)  # guide classify
+register_exceptions(app)  # exceptions list|show
 
 
 @app.callback()

@@ -146,6 +146,8 @@ class CustomerService:
                 # When the fetch finished: waiting workers compare with their own start.
                 stamp = datetime.now(UTC)
                 await db.mark_fetched(session, addresses, stamp, view.orders)
+            granted = await db.count_granted(session, addresses)
+        view = view.model_copy(update={"exceptions_granted": granted})
         if failed:
             return await self._fill_from_store(addresses, view)
         if self._on_refresh is not None:
@@ -211,7 +213,12 @@ class CustomerService:
         meta = LookupMeta(
             emails=addresses, source="store", fetchedAt=now.isoformat(), asOf=fetched.isoformat()
         )
-        return CustomerView(returns=returns, orders=orders[: self.options.max_orders], meta=meta)
+        return CustomerView(
+            returns=returns,
+            orders=orders[: self.options.max_orders],
+            meta=meta,
+            exceptions_granted=await db.count_granted(session, addresses),
+        )
 
     async def _stale(self, addresses: list[str], failed: CustomerView) -> CustomerView:
         """Loop failed for every address: what the store holds, marked stale."""

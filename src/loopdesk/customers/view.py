@@ -47,6 +47,8 @@ class CustomerView(BaseModel):
     orders: list[Order]
     facts: dict[str, Any] = Field(default_factory=dict)
     meta: LookupMeta
+    # From the exceptions ledger, for the `exceptions_granted` fact (not shown itself).
+    exceptions_granted: int = Field(default=0, exclude=True)
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -55,6 +57,11 @@ class CustomerView(BaseModel):
             # Routing facts from these same returns and orders, as of now (no profile
             # attributes here, so `vip` reads false).
             "facts": self.facts
-            or compute_facts(self.returns, self.orders, datetime.now(UTC)).to_json(),
+            or compute_facts(
+                self.returns,
+                self.orders,
+                datetime.now(UTC),
+                exceptions_granted=self.exceptions_granted,
+            ).to_json(),
             "meta": self.meta.model_dump(mode="json", exclude_none=True),
         }

@@ -356,7 +356,8 @@ def shipment_problem(inputs: FactInputs) -> bool:
 @fact(
     "exceptions_granted",
     int,
-    reads="loopdesk's exceptions ledger (none yet: always 0)",
+    reads="loopdesk's exceptions ledger (`exceptions` rows `granted` to any of the "
+    "customer's addresses)",
     missing="0",
 )
 def exceptions_granted(inputs: FactInputs) -> int:

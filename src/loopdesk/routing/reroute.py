@@ -217,4 +217,5 @@ class Rerouter:
             now,
             self.config.policy,
             customer=Customer(emails=tuple(addresses)),
+            exceptions_granted=await db.count_granted(session, addresses),
         )

@@ -13,9 +13,9 @@ import structlog
 from loopdesk import store as db
 from loopdesk.customers.service import CustomerService
 from loopdesk.domain.facts import Customer, Facts, FactsPolicy, facts
+from loopdesk.policy.file import Policy, load_policy
 from loopdesk.routing.decide import Decision, decide
 from loopdesk.routing.events import EventsConfig
-from loopdesk.routing.policy import load_facts_policy
 from loopdesk.routing.rules import RuleSet, load_rules
 from loopdesk.settings import Settings
 
@@ -32,13 +32,15 @@ class RoutingConfig:
     events: EventsConfig = field(default_factory=EventsConfig)
 
     @classmethod
-    def from_settings(cls, settings: Settings) -> RoutingConfig:
-        """Raises `ConfigError` (a `RulesError` for the rules) naming what is wrong."""
+    def from_settings(cls, settings: Settings, *, policy: Policy | None = None) -> RoutingConfig:
+        """Raises `ConfigError` (a `RulesError` for the rules) naming what is wrong. The
+        facts' policy is the policy file's `[vip]` (read here unless given)."""
         events = EventsConfig.from_settings(settings)
         rules = load_rules(settings.rules_file)
         for warning in rules.warnings:
             log.warning("routing.rule_warning", problem=str(warning))
-        return cls(rules, load_facts_policy(settings.policy_file), events)
+        policy = policy or load_policy(settings.policy_file)
+        return cls(rules, policy.facts, events)
 
 
 @dataclass(frozen=True)
@@ -83,12 +85,15 @@ async def route_customer(
     view = await customers.lookup(emails)
     moment = now or datetime.now(UTC)
     addresses = list(view.meta.emails)
+    async with store.reader() as session:
+        granted = await db.count_granted(session, addresses)
     customer_facts = facts(
         view.returns,
         view.orders,
         moment,
         config.policy,
         customer=Customer(emails=tuple(addresses), attributes=dict(attributes or {})),
+        exceptions_granted=granted,
     )
     decision = decide(config.rules, customer_facts, channel, intent)
     async with store.session() as session:

@@ -71,12 +71,32 @@ class _Shipment(_Model):
     deliveredAt: Timestamp | None = None
 
 
+class _LineItem(_Model):
+    id: int
+    title: str
+    variant_title: str | None = None
+    price: str | None = None
+    product_id: int | None = None
+    variant_id: int | None = None
+    sku: str | None = None
+    quantity: int = Field(default=1, ge=0)
+    tags: list[str] = Field(default_factory=list)
+
+
 class _Order(_Model):
     name: str
     customer_email: str
     zip: str
     created_at: Timestamp
     shipments: list[_Shipment] = Field(default_factory=list)
+    # What the order holds (optional): Order Tracking's `lineItems` are made from it.
+    line_items: list[_LineItem] | None = None
+
+    def world_dict(self) -> dict[str, Any]:
+        data = self.model_dump()
+        if self.line_items is None:
+            data.pop("line_items")
+        return data
 
 
 class _AllowlistEntry(_Model):
@@ -134,7 +154,7 @@ def _build(path: Path, raw: dict[str, Any], parsed: _File) -> World:
             ]
             for rid, notes in parsed.notes.items()
         },
-        orders=[o.model_dump() for o in parsed.orders],
+        orders=[o.world_dict() for o in parsed.orders],
         allowlist=[
             {
                 "id": e.id,

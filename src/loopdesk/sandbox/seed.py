@@ -9,6 +9,7 @@ shows them all; later ones follow a realistic mix.
 from __future__ import annotations
 
 import itertools
+import zlib
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from random import Random
@@ -68,6 +69,7 @@ class _Order:
     shipments: list[dict[str, Any]]
     returns: list[_Return] = field(default_factory=list)
     name: str | None = None  # fixed for the demo customer, numbered otherwise
+    line_items: list[dict[str, Any]] | None = None
 
 
 @dataclass
@@ -88,7 +90,11 @@ def generate_world(seed: int = 1086, customers: int = 240, now: datetime | None 
     for emails in people:
         zip_code = f"{rng.randrange(1000, 99999):05d}"
         orders.extend(_person_orders(rng, now, emails, zip_code, cycles))
-    return _assemble(rng, orders, [list(DEMO_EMAILS), *people])
+    customers_list = [list(DEMO_EMAILS), *people]
+    if customers > 1:
+        orders.extend(_exception_orders(Random(seed * 7919 + 7), now))
+        customers_list.extend([p.email] for p in EXCEPTION_PERSONAS)
+    return _assemble(rng, orders, customers_list)
 
 
 def _today() -> datetime:
@@ -195,6 +201,10 @@ def _shipment(
     if status not in (*FINISHED_SHIPMENT_STATUSES, "ERROR"):
         expected = order_created + timedelta(days=rng.randint(5, 8))
         eta = max(expected, delivered_by + timedelta(days=1)).date().isoformat()
+        # Order Tracking also says "pending" when the carrier has given no date yet
+        # (chosen from the code, so the main RNG's sequence is untouched).
+        if zlib.crc32(code.encode()) % 5 == 0:
+            eta = "pending"
     delivered_at = None
     if status == "DELIVERED":
         latest = max(delivered_by - timedelta(hours=1), order_created)
@@ -261,6 +271,94 @@ def _demo_orders(rng: Random, now: datetime) -> list[_Order]:
     return orders
 
 
+@dataclass(frozen=True)
+class ExceptionPersona:
+    """A customer whose one order was delivered `days_ago` days before today, for the
+    return-window exception flows (default policy: 30-day window, 7 days of grace, 14
+    for a VIP)."""
+
+    email: str
+    order_name: str
+    days_ago: int
+    items: tuple[tuple[str, str, int, tuple[str, ...]], ...]  # title, variant, id, tags
+    note: str
+
+
+EXCEPTION_PERSONAS = (
+    ExceptionPersona(
+        "in.grace@example.com",
+        "#7001",
+        33,
+        (("Linen Shirt", "White / M", 7001001, ()),),
+        "window closed 3 days ago, within the 7-day grace: eligible",
+    ),
+    ExceptionPersona(
+        "past.grace@example.com",
+        "#7002",
+        50,
+        (("Slim Chino", "32 / 32", 7002001, ()), ("Wool Beanie", "Rust", 7002002, ())),
+        "window closed 20 days ago, past any grace (a VIP's too): refused",
+    ),
+    ExceptionPersona(
+        "final.sale@example.com",
+        "#7003",
+        33,
+        (("Silk Scarf - Final Sale", "Floral", 7003001, ("final-sale",)),),
+        "within the grace, but its only item is final sale: refused",
+    ),
+    ExceptionPersona(
+        "vip.grace@example.com",
+        "#7004",
+        40,
+        (("Merino Crew Sweater", "Oat / M", 7004001, ()),),
+        "window closed 10 days ago: past the 7-day grace, within a VIP's 14",
+    ),
+)
+EXCEPTION_ZIP = "10024"
+
+
+def _exception_orders(rng: Random, now: datetime) -> list[_Order]:
+    """One delivered order per exception persona, drawn from its own RNG so the other
+    customers' returns and orders are drawn as before."""
+    orders = []
+    for persona in EXCEPTION_PERSONAS:
+        delivered = now - timedelta(days=persona.days_ago) + timedelta(hours=15)
+        created = delivered - timedelta(days=4, hours=6)
+        carrier = rng.choice(tuple(CARRIERS))
+        code = tracking_code(rng, carrier)
+        shipment = {
+            "trackingCode": code,
+            "status": "DELIVERED",
+            "carrierDisplayName": carrier,
+            "trackingUrl": tracking_url(carrier, code),
+            "eta": None,
+            "deliveredAt": iso(delivered),
+        }
+        items = [
+            {
+                "id": item_id,
+                "title": title,
+                "variant_title": variant,
+                "price": "54.00",
+                "product_id": item_id // 1000,
+                "variant_id": item_id * 10 + 1,
+                "tags": list(tags),
+            }
+            for title, variant, item_id, tags in persona.items
+        ]
+        orders.append(
+            _Order(
+                persona.email,
+                EXCEPTION_ZIP,
+                created,
+                [shipment],
+                name=persona.order_name,
+                line_items=items,
+            )
+        )
+    return orders
+
+
 def _assemble(rng: Random, drafts: list[_Order], customers: list[list[str]]) -> World:
     shop = dict(DEFAULT_SHOP)
     drafts.sort(key=lambda o: o.created)
@@ -274,15 +372,16 @@ def _assemble(rng: Random, drafts: list[_Order], customers: list[list[str]]) -> 
             loop_id=str(50265228 + index * 7),
             provider_id=str(4803021602967 + index * 104729),
         )
-        orders.append(
-            {
-                "name": ref.name,
-                "customer_email": draft.email,
-                "zip": draft.zip,
-                "created_at": iso(draft.created),
-                "shipments": draft.shipments,
-            }
-        )
+        order = {
+            "name": ref.name,
+            "customer_email": draft.email,
+            "zip": draft.zip,
+            "created_at": iso(draft.created),
+            "shipments": draft.shipments,
+        }
+        if draft.line_items is not None:
+            order["line_items"] = draft.line_items
+        orders.append(order)
         pending.extend((r, ref) for r in draft.returns)
     # Loop's ids grow with time, so number returns in creation order.
     pending.sort(key=lambda item: item[0].plan.created)

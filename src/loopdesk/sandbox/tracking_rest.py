@@ -1,8 +1,11 @@
 """Loop Order Tracking REST: GET /2022-10/shipments/search/{term} (reference section 8.2).
 
-The contract's orders carry only a shipment's headline fields; the scan history,
-location and line item are made up here, derived from the tracking code so the same
-shipment always reads the same.
+The contract's orders carry only a shipment's headline fields; the scan history and
+location are made up here, derived from the tracking code so the same shipment always
+reads the same. The items are the order's `line_items` when the data gives them (title
+as `productName`, variant title as `variantName`, a SKU made from the variant id),
+else one made up the same way. The ETA is sent as the data holds it: a date, null, or
+"pending" (the seeded world has each).
 """
 
 from __future__ import annotations
@@ -94,6 +97,28 @@ def _events(order: dict[str, Any], shipment: dict[str, Any], rng: Random) -> lis
     return scans[::-1]
 
 
+def _line_items(order: dict[str, Any], shipment: dict[str, Any]) -> list[dict[str, Any]]:
+    """The order's own `line_items` (when the data gives them), shared out among its
+    shipments in turn: the first item in the first parcel, the second in the second..."""
+    parcels = order["shipments"]
+    index = next((i for i, s in enumerate(parcels) if s is shipment), 0)
+    items = order["line_items"][index :: max(len(parcels), 1)]
+    return [
+        {
+            "trackingCode": shipment["trackingCode"],
+            "lineItemId": str(item["id"]),
+            "productImage": None,
+            "productName": item["title"],
+            "variantName": item.get("variant_title"),
+            "variantImage": None,
+            # Loop's line items carry no SKU in the contract: one made from the variant.
+            "sku": item.get("sku") or f"SKU-{item.get('variant_id') or item['id']}",
+            "quantity": item.get("quantity", 1),
+        }
+        for item in items
+    ]
+
+
 def shipment_view(order: dict[str, Any], shipment: dict[str, Any]) -> dict[str, Any]:
     rng = Random(zlib.crc32(shipment["trackingCode"].encode()))
     carrier = shipment["carrierDisplayName"]
@@ -101,16 +126,10 @@ def shipment_view(order: dict[str, Any], shipment: dict[str, Any]) -> dict[str, 
     events = _events(order, shipment, rng)
     product = rng.choice(PRODUCTS)
     variant = rng.choice(product.variants)
-    return {
-        "trackingUrl": shipment.get("trackingUrl"),
-        "trackingCode": shipment["trackingCode"],
-        "carrierName": carrier,
-        "eta": shipment.get("eta"),
-        "serviceLevel": {"name": service, "token": service.lower().replace(" ", "_")},
-        "order": {"id": str(zlib.crc32(order["name"].encode())), "name": order["name"]},
-        "statusDetails": events[0],
-        "events": events,
-        "lineItems": [
+    if order.get("line_items") is not None:
+        line_items = _line_items(order, shipment)
+    else:  # made up, stable per tracking code
+        line_items = [
             {
                 "trackingCode": shipment["trackingCode"],
                 "lineItemId": str(rng.randrange(10**13, 10**14)),
@@ -121,7 +140,17 @@ def shipment_view(order: dict[str, Any], shipment: dict[str, Any]) -> dict[str, 
                 "sku": f"{product.sku}-{product.variants.index(variant) + 1:02d}",
                 "quantity": 1,
             }
-        ],
+        ]
+    return {
+        "trackingUrl": shipment.get("trackingUrl"),
+        "trackingCode": shipment["trackingCode"],
+        "carrierName": carrier,
+        "eta": shipment.get("eta"),
+        "serviceLevel": {"name": service, "token": service.lower().replace(" ", "_")},
+        "order": {"id": str(zlib.crc32(order["name"].encode())), "name": order["name"]},
+        "statusDetails": events[0],
+        "events": events,
+        "lineItems": line_items,
     }
 
 

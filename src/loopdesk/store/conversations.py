@@ -69,9 +69,9 @@ async def save_conversation(
             .on_conflict_do_nothing(index_elements=["id"])
         )
         return await rowcount(session, statement) == 1
-    statement = (
+    changed = (
         update(conversations)
         .where(conversations.c.id == conversation_id, conversations.c.version == read_version)
         .values(values)
     )
-    return await rowcount(session, statement) == 1
+    return await rowcount(session, changed) == 1

@@ -221,12 +221,51 @@ conversations = Table(
     Column("updated_at", UTCDateTime(), nullable=False, index=True),
 )
 
+# --- return-window exceptions ---------------------------------------------------------
+
+# The exceptions ledger: one row per decision (granted, refused, unknown ...), with the
+# criteria as evaluated, so every decision can be explained afterwards. `grant_key` (the
+# order's key) is set while a grant is pending or made: unique, so one order is never
+# granted twice, even when two requests race; NULL on every other row.
+exceptions = Table(
+    "exceptions",
+    metadata,
+    Column("id", Integer(), primary_key=True, autoincrement=True),
+    Column("decided_at", UTCDateTime(), nullable=False, index=True),
+    # The customer's addresses, normalized (stripped, lower-cased), in the order given.
+    Column("customer_emails", JSON(), nullable=False),
+    Column("order_name", String(255), nullable=False),
+    Column("order_key", String(255), nullable=False, index=True),
+    Column("outcome", String(32), nullable=False, index=True),
+    Column("criteria", JSON(), nullable=False),
+    # The merchant's words for the refusal, and the rest of the decision (dates, items).
+    Column("reason", Text(), nullable=True),
+    Column("details", JSON(), nullable=False),
+    Column("vip", Boolean(), nullable=False),
+    Column("delivered_at", UTCDateTime(), nullable=True),
+    Column("allowlist_id", String(64), nullable=True),
+    Column("conversation_id", String(128), nullable=True),
+    Column("key_name", String(128), nullable=False),
+    Column("grant_key", String(255), nullable=True, unique=True),
+    Column("settled_at", UTCDateTime(), nullable=True),
+)
+
+# Which exceptions an address belongs to: "one per customer" is asked per address.
+exception_emails = Table(
+    "exception_emails",
+    metadata,
+    Column("email", String(320), primary_key=True),
+    Column("exception_id", Integer(), primary_key=True, index=True),
+)
+
 __all__ = [
     "api_keys",
-    "conversations",
     "audit_log",
     "checkpoints",
+    "conversations",
     "customer_fetches",
+    "exception_emails",
+    "exceptions",
     "idempotency_keys",
     "metadata",
     "notes",
