@@ -15,7 +15,7 @@ from _pytest.terminal import TerminalReporter
 
 from loopdesk.api.app import create_app
 from loopdesk.settings import Settings
-from tests.guides.world import write_world
+from tests.guides.world import SHOP, write_world
 
 API_KEY = "guide-conversations-key-0123456789"
 # Small on purpose: an upstream that is down costs a conversation well under a second.
@@ -52,6 +52,9 @@ class Outcome:
 class Containment:
     outcomes: dict[str, Outcome] = field(default_factory=dict)
 
+    def __repr__(self) -> str:
+        return f"Containment({len(self.outcomes)} conversations)"
+
     def record(self, outcome: Outcome) -> None:
         self.outcomes[outcome.name] = outcome
 
@@ -68,6 +71,12 @@ class Containment:
         out.append(
             "contained: ended without a hand-off, among the conversations where policy "
             "allows it (allowed); correct: contained and every expectation met"
+        )
+        unassisted = [o for o in rows if not o.handed_off and not o.errored]
+        answered = [o for o in unassisted if not o.failed]
+        out.append(
+            f"all conversations ending without a hand-off: {_share(len(unassisted), len(rows))}; "
+            f"with every expectation met: {_share(len(answered), len(rows))}"
         )
         leaked = [o for o in rows if o.policy_allows_containment and o.handed_off]
         if leaked:
@@ -163,8 +172,12 @@ class Guide:
 @pytest_asyncio.fixture(scope="session", loop_scope="session")
 async def guide(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Guide]:
     tmp = tmp_path_factory.mktemp("guides")
+    # The merchant's name signs the guide's messages; every other policy is the default.
+    policy = tmp / "policy.toml"
+    policy.write_text(f'[shop]\nname = "{SHOP["name"]}"\n', encoding="utf-8")
     settings = Settings(
         **HTTP,
+        policy_file=policy,
         api_key=API_KEY,
         sandbox_data=write_world(tmp / "world.json"),
         sandbox_rate_limit_per_minute=0,
