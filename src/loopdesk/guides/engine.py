@@ -164,6 +164,9 @@ class GuideEngine:
             and intent.intent != state.topic
             and intent.confidence >= SWITCH_ABOVE
             and not just_the_answer(turn.text)
+            # A ZIP given when asked for one is never a new topic ("it was shipped to
+            # 10024" reads like tracking to the classifier).
+            and state.awaiting != "verification"
         )
         if answered and state.topic and not switching:
             state.reset("not_understood")

@@ -63,7 +63,8 @@ async def return_exception(turn: Turn) -> Step:
             "already_granted": "exception.already_granted",
             "within_window": "exception.within_window",
         }[outcome]
-        state.topic = "start_return"
+        # The topic stays: the ZIP that follows goes to the link (engine), and "the
+        # same for order 1234" is another exception request.
         return await send_link(turn, lead=lead)
     state.awaiting = ""
     if outcome == "refused":
