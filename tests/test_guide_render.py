@@ -169,7 +169,7 @@ def test_output_is_not_escaped(renderer: Renderer) -> None:
     reply = Reply("exception.refused", {"order_name": "#1086", "reason": reason})
     for channel in CHANNELS:
         text = renderer.render(reply, channel)
-        assert f": {reason}" in text and "&amp;" not in text and "&#" not in text, channel
+        assert reason in text and "&amp;" not in text and "&#" not in text, channel
 
 
 def test_render_refuses_a_reply_that_breaks_the_contract(renderer: Renderer) -> None:

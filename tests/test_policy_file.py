@@ -28,7 +28,7 @@ def _write(tmp_path: Path, text: str) -> Path:
 def test_defaults_without_a_file() -> None:
     policy = load_policy(None)
     assert policy == Policy()
-    assert policy.shop.name == "our shop"
+    assert policy.shop.name == ""
     assert policy.returns.window_days == 30
     assert policy.returns.link_verification == "zip"
     rules = policy.exceptions

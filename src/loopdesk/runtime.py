@@ -112,7 +112,7 @@ class Services(AsyncClosing):
             routing = routing or RoutingConfig.from_settings(settings, policy=policy)
             # The guide's wording is checked before anything else starts.
             renderer = Renderer.load(
-                override_dir=settings.guide_templates_dir, shop_name=policy.shop.name
+                override_dir=settings.guide_templates_dir, shop_name=_shop_name(policy, upstream)
             )
             opened = store or await db.Store.open(settings.database_url, migrate=True)
         except BaseException:
@@ -161,3 +161,10 @@ class Services(AsyncClosing):
         finally:
             if self.owns_store:
                 await self.store.close()
+
+
+def _shop_name(policy: Policy, upstream: Upstream) -> str:
+    """The name the guide signs with: the policy file's, else the sandbox shop's."""
+    if policy.shop.name or upstream.sandbox is None:
+        return policy.shop.name
+    return str(upstream.sandbox.state.world.shop.get("name") or "")

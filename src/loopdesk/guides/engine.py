@@ -24,6 +24,7 @@ from loopdesk.guides.context import GuideServices, Profile, Step, Turn
 from loopdesk.guides.entities import extract
 from loopdesk.guides.flows.exception import return_exception
 from loopdesk.guides.flows.order_status import order_status
+from loopdesk.guides.flows.orders import same_order
 from loopdesk.guides.flows.return_status import return_status
 from loopdesk.guides.flows.start_return import send_link, start_return
 from loopdesk.guides.handoff import build_handoff
@@ -113,7 +114,9 @@ class GuideEngine:
         state.turns += 1
         if turn.entities.order_name and state.awaiting != "verification":
             # Kept whatever happens next: asked what they want, the customer need not
-            # repeat the order.
+            # repeat the order. A ZIP given for another order proves nothing here.
+            if not same_order(turn.entities.order_name, state.order_name):
+                state.verification = ""
             state.order_name = turn.entities.order_name
         step, topic = await self._step(turn)
         state.last_intent = topic

@@ -20,9 +20,13 @@ log = structlog.get_logger("loopdesk.guides")
 MAX_QUOTED = 5
 
 
+def _sentence(text: str) -> str:
+    return text.rstrip(".!? ") + "."
+
+
 def summary_text(turn: Turn, reason: str) -> str:
     state = turn.state
-    lines = [f"Hand-off: {reason}."]
+    lines = [f"Hand-off: {reason.rstrip('.!? ')}."]
     asked = state.asked[-MAX_QUOTED:]
     if asked:
         lines.append("Customer asked: " + " | ".join(f'"{a}"' for a in asked))
@@ -33,8 +37,8 @@ def summary_text(turn: Turn, reason: str) -> str:
         gave.append(f"verification {state.verification!r}")
     if gave:
         lines.append("Customer gave: " + ", ".join(gave) + ".")
-    lines.append("Found: " + ("; ".join(state.found) if state.found else "nothing yet") + ".")
-    lines.append("Done: " + ("; ".join(state.did) if state.did else "nothing") + ".")
+    lines.append("Found: " + _sentence("; ".join(state.found) or "nothing yet"))
+    lines.append("Done: " + _sentence("; ".join(state.did) or "nothing"))
     if state.links:
         lines.append("Links sent: " + " ".join(state.links))
     return "\n".join(lines)

@@ -126,8 +126,8 @@ RETURN_PROCESSING: dict[str, Any] = _with(
 
 register(
     "handoff",
-    doc="The guide hands the conversation to a person. `why`: asked | upstream | "
-    "not_understood | policy | problem (`_words.j2` words it).",
+    doc="The guide hands the conversation to a person. `why`: asked | upstream (Loop) | "
+    "tracking (Order Tracking) | not_understood | policy | problem (`_words.j2` words it).",
     sample={"why": "asked"},
 )
 register(

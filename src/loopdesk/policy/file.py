@@ -89,7 +89,7 @@ DEFAULT_WORDS = {
 
 @dataclass(frozen=True)
 class ShopPolicy:
-    name: str = "our shop"
+    name: str = ""  # none: the sandbox's shop in sandbox mode, else no name is said
 
 
 @dataclass(frozen=True)

@@ -12,8 +12,6 @@ from loopdesk.guides.flows.start_return import ask_order, send_link
 from loopdesk.guides.reply import Reply
 
 TOPIC = "return_exception"
-AGENT = "Talk to an agent"
-ORDER_STATUS = "Where's my order?"
 
 
 async def return_exception(turn: Turn) -> Step:
@@ -73,7 +71,6 @@ async def return_exception(turn: Turn) -> Step:
             Reply(
                 "exception.refused",
                 {"order_name": order, "reason": decision.reason},
-                quick_replies=(AGENT, ORDER_STATUS),
             ),
             handoff=f"exception refused by policy: {decision.reason}",
         )

@@ -57,7 +57,7 @@ async def order_status(turn: Turn) -> Step:
     except LoopdeskError as exc:
         state.note("found", f"Order Tracking could not be reached ({exc.code})")
         return Step(
-            Reply("handoff", {"why": "upstream"}), handoff="Order Tracking could not be reached"
+            Reply("handoff", {"why": "tracking"}), handoff="Order Tracking could not be reached"
         )
     if not tracked:
         state.note("found", f"Order Tracking has no order {', '.join(wanted[:MAX_ORDERS])}")
