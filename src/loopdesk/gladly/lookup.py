@@ -212,9 +212,15 @@ def attribute_name(fact_name: str) -> str:
     return RENAMED.get(fact_name, ATTRIBUTE_PREFIX + camel)
 
 
+def _sentence(text: str) -> str:
+    """A definition's first sentence (the README's fact table has the rest)."""
+    end = text.find(". ")
+    return text if end < 0 else text[: end + 1]
+
+
 FACT_ATTRIBUTES: dict[str, str] = {f.name: attribute_name(f.name) for f in FACTS}
 DECISION_ATTRIBUTES = (
-    AttributeDef("loopQueue", "text", "the routing decision's queue (`## Routing`)"),
+    AttributeDef("loopQueue", "text", 'the routing decision\'s queue (see "Routing")'),
     AttributeDef("loopPriority", _VALUES[int], "the decision's priority, 0 to 1000, higher first"),
     AttributeDef("loopRule", "text", 'the rule that decided, or `"(none)"`'),
     AttributeDef("loopTags", "text", "the decision's tags, comma-separated"),
@@ -234,7 +240,9 @@ META_ATTRIBUTES = (
 )
 ATTRIBUTES: tuple[AttributeDef, ...] = (
     *(
-        AttributeDef(FACT_ATTRIBUTES[f.name], _VALUES[f.type], f"the fact `{f.name}`")
+        AttributeDef(
+            FACT_ATTRIBUTES[f.name], _VALUES[f.type], f"`{f.name}`: {_sentence(f.definition)}"
+        )
         for f in FACTS
     ),
     *DECISION_ATTRIBUTES,
