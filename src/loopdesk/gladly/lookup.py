@@ -83,9 +83,7 @@ class LookupQuery:
     emails: tuple[str, ...]  # usable addresses, in the order sent, each once (any case)
     name: str | None = None
     external_id: str | None = None
-    profile_id: str | None = None  # Gladly's own id of the profile
     attributes: Mapping[str, Any] = field(default_factory=dict)
-    unique: bool = False
 
 
 def parse_lookup(body: Any) -> LookupQuery:
@@ -124,9 +122,7 @@ def parse_lookup(body: Any) -> LookupQuery:
         emails=tuple(emails),
         name=_text(_first(query.get("name")), MAX_TEXT),
         external_id=_identifier(_first(query.get("externalCustomerId"))),
-        profile_id=_identifier(_first(query.get("id"))),
         attributes=_attributes(query),
-        unique=bool(unique),
     )
 
 
@@ -594,7 +590,7 @@ class LookupDesk:
         return LookupResult(
             externalCustomerId=query.external_id or external_customer_id(query.emails),
             name=query.name,
-            emails=[EmailOut(original=e) for e in query.emails],
+            emails=[EmailOut(original=e) for e in view.meta.emails],
             customAttributes=custom_attributes(
                 customer_facts, decision, stale=view.meta.stale, as_of=view.meta.asOf
             ),
