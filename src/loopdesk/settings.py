@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Annotated, Any
 from urllib.parse import urlsplit
 
-from pydantic import Field, SecretStr, field_validator
+from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import (
     BaseSettings,
     NoDecode,
@@ -63,6 +63,18 @@ class Settings(BaseSettings):
     redis_url: str | None = None
     policy_file: Path | None = None
     rules_file: Path | None = None
+    # Gladly Lookup Adaptor (`POST /gladly/lookup`, README "Gladly: the Lookup Adaptor").
+    # The signing key Gladly signs `Gladly-Authorization` with (unset: not checked, and
+    # the service says so at start-up); optional Basic auth (both or neither); a replay
+    # window on `Gladly-Time` in seconds (0: off); the path Gladly signs when a proxy
+    # serves the route under another one; how long a lookup waits for Loop before it
+    # answers from the store (Gladly wants an answer within 5 s).
+    gladly_signing_key: SecretStr | None = None
+    gladly_lookup_basic_user: str | None = Field(default=None, max_length=200)
+    gladly_lookup_basic_password: SecretStr | None = None
+    gladly_lookup_replay_window_s: float = Field(default=0.0, ge=0)
+    gladly_lookup_public_path: str | None = Field(default=None, pattern=r"^/[^\s?#]*$")
+    gladly_lookup_budget_s: float = Field(default=4.0, gt=0, le=14)
     # A merchant's wording for the guide: templates that replace the built-in ones, file by
     # file (`guides.render`; checked at start-up).
     guide_templates_dir: Path | None = None
@@ -166,6 +178,21 @@ class Settings(BaseSettings):
                     raise ValueError(f"not an http(s) URL: {url[:200]!r}")
                 urls.append(url)
         return tuple(dict.fromkeys(urls))
+
+    @model_validator(mode="after")
+    def _gladly_basic_pair(self) -> Settings:
+        """Basic auth on the Gladly lookup needs both the user and the password."""
+        user = bool(self.gladly_lookup_basic_user)
+        password = bool(
+            self.gladly_lookup_basic_password
+            and self.gladly_lookup_basic_password.get_secret_value()
+        )
+        if user != password:
+            raise ValueError(
+                "LOOPDESK_GLADLY_LOOKUP_BASIC_USER and LOOPDESK_GLADLY_LOOKUP_BASIC_PASSWORD "
+                "go together: set both or neither"
+            )
+        return self
 
     @cached_property
     def webhook_secrets(self) -> tuple[str, ...]:

@@ -22,6 +22,7 @@ from loopdesk.api.routes import (
     audit,
     customers,
     exceptions,
+    gladly_lookup,
     guide,
     ops,
     routing,
@@ -66,6 +67,7 @@ def create_app(
         app.state.webhook_reads = services.webhook_reads
         app.state.exceptions = services.exceptions
         app.state.guide = services.guide
+        gladly_lookup.startup_notice(settings)
         if not settings.webhook_secrets:
             log.warning(
                 "webhooks.refused_no_secret",
@@ -140,4 +142,5 @@ def create_app(
     app.include_router(routing.router)
     app.include_router(exceptions.router)
     app.include_router(guide.router)
+    app.include_router(gladly_lookup.router)
     return app

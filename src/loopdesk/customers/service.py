@@ -74,6 +74,25 @@ class CustomerService:
         dropped = usable[self.options.max_emails :]
         return _with_dropped(view, dropped, self.options.max_emails) if dropped else view
 
+    async def stored(self, emails: list[str]) -> CustomerView:
+        """What the store holds for these addresses, however old, marked stale (with
+        `asOf`, None when never fetched): no upstream call, for a caller that cannot wait
+        for Loop (Gladly's lookup)."""
+        addresses = usable_emails(emails)[: self.options.max_emails]
+        now = datetime.now(UTC)
+        async with self.store.reader() as session:
+            fetched = await db.fetched_at(session, addresses)
+            view = await self._read_view(session, addresses, fetched or now, now)
+        errors = [] if fetched else [_never_fetched(bool(view.returns))]
+        meta = view.meta.model_copy(
+            update={
+                "stale": True,
+                "asOf": fetched.isoformat() if fetched else None,
+                "errors": errors,
+            }
+        )
+        return view.model_copy(update={"meta": meta})
+
     async def _lookup(self, addresses: list[str], *, fresh: bool) -> CustomerView:
         key = "|".join(sorted(a.lower() for a in addresses))
         if not fresh:

@@ -1,0 +1,1 @@
+"""Gladly: the bridges between loopdesk and Gladly."""
