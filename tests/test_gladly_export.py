@@ -351,7 +351,9 @@ def test_the_go_templates_are_well_formed_and_call_loopdesk(exported: Path) -> N
         lines = [ln for ln in code.splitlines() if ln and not ln.startswith("{{")]
         assert len(lines) == 1 and lines[0].startswith(BASE + "/v1/"), path
     header = (exported / "authentication/headers/Authorization.gtpl").read_text()
-    assert "Bearer {{ .integration.secrets.apiKey }}" in header
+    assert header.endswith("\nBearer {{ .integration.secrets.apiKey }}")  # no line break
+    for path in exported.rglob("expected_*.txt"):
+        assert not path.read_text().endswith("\n"), path
     assert not list(exported.rglob("*.j2")) and not (exported / "_partials").exists()
 
 
@@ -643,6 +645,8 @@ async def test_an_exception_request_is_decided_by_the_policy(
         {"emails": ["not an email"], "orderName": "#7001"},
         {"emails": ["a@b.co"], "orderName": " "},
         {"emails": ["a@b.co"], "orderName": "#1", "vip": "maybe"},
+        {"emails": ["a@b.co"], "orderName": "#1", "conversationId": "a\x00b"},
+        {"emails": ["a@b.co"], "orderName": "#1", "conversationId": "c" * 129},
     ):
         answer = await client.post(path, json=bad, headers=AUTH)
         assert answer.status_code == 422, bad

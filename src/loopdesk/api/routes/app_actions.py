@@ -15,7 +15,7 @@ from pydantic import BaseModel, Field
 
 from loopdesk.api.deps import CustomersDep, KeyName
 from loopdesk.api.errors import ACTION_ERROR_RESPONSES, ERROR_RESPONSES
-from loopdesk.api.inputs import MAX_EMAILS_PER_REQUEST, Email, OrderName
+from loopdesk.api.inputs import MAX_EMAILS_PER_REQUEST, Email, LongFilterText, OrderName
 from loopdesk.domain.facts import Customer, facts
 from loopdesk.domain.models import LoopReturn
 from loopdesk.domain.shipments import order_key
@@ -144,8 +144,9 @@ class ExceptionRequestIn(BaseModel):
         max_length=200,
         description='The help desk\'s customer attributes (`vip`, `tags`: ["VIP"] ...)',
     )
-    conversationId: str | None = Field(
-        default=None, min_length=1, max_length=128, pattern=r"^[^\x00-\x1f\x7f]+$"
+    # Printable text as wide as the ledger's column (no NUL nor lone surrogate).
+    conversationId: LongFilterText | None = Field(
+        default=None, description="The help desk's conversation, kept in the ledger"
     )
 
 
