@@ -240,6 +240,23 @@ CASES: list[Case] = [
     ),
     Case("decisions", "GET", "/v1/routing/decisions"),
     Case("decisions bad queue", "GET", "/v1/routing/decisions?queue=a%00b", expect=CLIENT_ERROR),
+    # what the Gladly app's actions call
+    Case("returns status", "GET", LOOKUP.replace("/v1/customers/lookup", "/v1/returns/status")),
+    Case("returns status bad", "GET", "/v1/returns/status?email=nobody", expect=CLIENT_ERROR),
+    Case(
+        "exception request",
+        "POST",
+        "/v1/exceptions/requests",
+        json={"emails": list(DEMO_EMAILS), "orderName": "#1086", "attributes": {"tags": ["VIP"]}},
+        expect=ANY,
+    ),
+    Case(
+        "exception request bad",
+        "POST",
+        "/v1/exceptions/requests",
+        json={"emails": ["not an address"], "orderName": "#1086"},
+        expect=CLIENT_ERROR,
+    ),
     # Loop's webhooks
     Case("webhook", "POST", "/webhooks/loop", content=_event(), sign_with="new"),
     Case(

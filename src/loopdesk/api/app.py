@@ -19,6 +19,7 @@ from loopdesk.api.limits import BodySizeLimit
 from loopdesk.api.metrics import Metrics, RequestMetrics
 from loopdesk.api.routes import (
     actions,
+    app_actions,
     audit,
     customers,
     exceptions,
@@ -143,4 +144,5 @@ def create_app(
     app.include_router(exceptions.router)
     app.include_router(guide.router)
     app.include_router(gladly_lookup.router)
+    app.include_router(app_actions.router)
     return app

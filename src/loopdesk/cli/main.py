@@ -21,6 +21,7 @@ from rich.console import Console
 from typer.core import TyperGroup
 
 from loopdesk.cli.exceptions import register_exceptions
+from loopdesk.cli.gladly import register_gladly
 from loopdesk.cli.guide import register_guide
 from loopdesk.cli.routing import register_routing
 from loopdesk.errors import ConfigError, InvalidInput, LoopdeskError, LoopValidationError
@@ -77,6 +78,7 @@ app.add_typer(webhooks_app, name="webhooks")
 register_routing(app)  # route, rules, routing
 register_guide(app)  # guide classify
 register_exceptions(app)  # exceptions list|show
+register_gladly(app)  # gladly export-app
 
 
 @app.callback()

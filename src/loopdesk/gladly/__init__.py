@@ -1,1 +1,1 @@
-"""Gladly: the bridges between loopdesk and Gladly."""
+"""Gladly bridges: the Lookup Adaptor, the App Platform app, re-routing."""

@@ -1,0 +1,1 @@
+[% with item = "order", items = "orders" %][% include "_partials/with_facts.gtpl" %][% endwith %]

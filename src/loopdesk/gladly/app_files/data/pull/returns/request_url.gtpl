@@ -1,0 +1,1 @@
+[% with stop_message = stop_messages.returns %][% include "_partials/lookup_url.gtpl" %][% endwith %]
