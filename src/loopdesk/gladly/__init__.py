@@ -1,0 +1,1 @@
+"""Gladly bridges: the Lookup Adaptor, the App Platform app, re-routing."""
