@@ -1,5 +1,5 @@
 """The sandbox as one ASGI app: Loop Returns under /api/..., Order Tracking at /graphql
-and /2022-10/..., control routes under /_sandbox/.
+and /2022-10/..., a Gladly simulator under /gladly/api/v1, control routes under /_sandbox/.
 
 Serve it alone with `uvicorn --factory loopdesk.sandbox.app:create_sandbox_app`.
 """
