@@ -1,9 +1,11 @@
 """Wiring for the surfaces: what a process uses, built once from settings.
 
-`Upstream` holds the clients for Loop's two APIs. With no Loop token configured, both
-talk to the built-in sandbox in the same process (through `httpx.ASGITransport`, no
-socket), which surfaces announce. `Services` adds the store and the services on top:
-the HTTP app, the CLI and the tests all take this one path (store, freshness, limits).
+`Upstream` holds the clients for Loop's two APIs (and Gladly's, when configured). With
+no Loop token configured, both talk to the built-in sandbox in the same process (through
+`httpx.ASGITransport`, no socket), which surfaces announce; so does Gladly's, to the
+sandbox's Gladly simulator, unless a Gladly organisation is configured. `Services` adds
+the store and the services on top: the HTTP app, the CLI and the tests all take this one
+path (store, freshness, limits).
 """
 
 from __future__ import annotations
@@ -18,6 +20,8 @@ from loopdesk.actions.run import ActionRunner
 from loopdesk.customers.lookup import LookupOptions
 from loopdesk.customers.service import CustomerService
 from loopdesk.customers.webhooks import ReturnReads
+from loopdesk.gladly.client import GladlyClient
+from loopdesk.gladly.reroute import GladlyConfig, GladlyRerouter
 from loopdesk.guides.context import GuideServices
 from loopdesk.guides.engine import GuideEngine
 from loopdesk.guides.render import Renderer
@@ -30,6 +34,8 @@ from loopdesk.routing.outbox import Sender
 from loopdesk.routing.reroute import Rerouter
 from loopdesk.routing.service import RoutingConfig
 from loopdesk.sandbox.app import create_sandbox_app
+from loopdesk.sandbox.gladly import PREFIX as GLADLY_PREFIX
+from loopdesk.sandbox.gladly import GladlySimulator, sandbox_queue_inboxes
 from loopdesk.settings import Settings
 
 SANDBOX_NOTICE = "no LOOPDESK_LOOP_API_TOKEN configured: using the built-in Loop sandbox"
@@ -43,6 +49,8 @@ class Upstream(AsyncClosing):
     returns: LoopReturnsClient
     tracking: OrderTrackingClient | None
     sandbox: FastAPI | None = None
+    # Gladly's API: the configured organisation, else in sandbox mode the simulator.
+    gladly: GladlyClient | None = None
 
     @classmethod
     def from_settings(cls, settings: Settings, *, sandbox: FastAPI | None = None) -> Upstream:
@@ -54,6 +62,16 @@ class Upstream(AsyncClosing):
                 else SANDBOX_TOKEN
             )
             transport = httpx.ASGITransport(app=app)
+            gladly = GladlyClient.from_settings(settings)
+            if gladly is None:
+                simulator: GladlySimulator = app.state.gladly
+                gladly = GladlyClient(
+                    base_url=SANDBOX_BASE_URL + GLADLY_PREFIX,
+                    user=simulator.user,
+                    token=simulator.token,
+                    settings=settings,
+                    transport=transport,
+                )
             return cls(
                 settings=settings,
                 returns=LoopReturnsClient(
@@ -63,18 +81,29 @@ class Upstream(AsyncClosing):
                     base_url=SANDBOX_BASE_URL, token=token, settings=settings, transport=transport
                 ),
                 sandbox=app,
+                gladly=gladly,
             )
         tracking = None
         if settings.order_tracking_token and settings.order_tracking_token.get_secret_value():
             tracking = OrderTrackingClient.from_settings(settings)
         return cls(
-            settings=settings, returns=LoopReturnsClient.from_settings(settings), tracking=tracking
+            settings=settings,
+            returns=LoopReturnsClient.from_settings(settings),
+            tracking=tracking,
+            gladly=GladlyClient.from_settings(settings),
         )
+
+    @property
+    def gladly_simulated(self) -> bool:
+        """The Gladly client talks to the sandbox's simulator."""
+        return self.gladly is not None and self.gladly.base_url.startswith(SANDBOX_BASE_URL)
 
     async def aclose(self) -> None:
         await self.returns.aclose()
         if self.tracking is not None:
             await self.tracking.aclose()
+        if self.gladly is not None:
+            await self.gladly.aclose()
 
 
 @dataclass
@@ -92,6 +121,8 @@ class Services(AsyncClosing):
     policy: Policy
     exceptions: ExceptionDesk
     guide: GuideEngine
+    # Re-routing Gladly conversations: None without a Gladly API (`Upstream.gladly`).
+    gladly: GladlyRerouter | None = None
     owns_store: bool = True
 
     @classmethod
@@ -138,6 +169,22 @@ class Services(AsyncClosing):
             policy=policy,
             routing=routing,
         )
+        gladly = None
+        if upstream.gladly is not None:
+            gladly = GladlyRerouter(
+                client=upstream.gladly,
+                config=GladlyConfig.from_settings(
+                    settings,
+                    sandbox=upstream.gladly_simulated,
+                    default_inboxes=sandbox_queue_inboxes(),
+                ),
+                routing=routing,
+                customers=customers,
+                rerouter=rerouter,
+                actions=actions,
+                store=opened,
+            )
+            rerouter.listeners.append(gladly.changed)
         return cls(
             settings=settings,
             upstream=upstream,
@@ -150,11 +197,14 @@ class Services(AsyncClosing):
             policy=policy,
             exceptions=exceptions,
             guide=GuideEngine(guide, renderer),
+            gladly=gladly,
             owns_store=store is None,
         )
 
     async def aclose(self) -> None:
         try:
+            if self.gladly is not None:
+                await self.gladly.aclose()
             await self.routing_sender.aclose()
             await self.customers.aclose()
             await self.upstream.aclose()

@@ -211,3 +211,62 @@ class Settings(BaseSettings):
     def uses_sandbox(self) -> bool:
         """True when no Loop token is configured: both APIs come from the sandbox."""
         return self.loop_api_token is None or not self.loop_api_token.get_secret_value()
+
+    # Gladly REST API and webhooks (README "Gladly: re-routing open conversations").
+    # The org's base URL (`https://ORG.gladly.com`), the API user's email and API token:
+    # all three, or none (then only sandbox mode re-routes, in the Gladly simulator).
+    # `POST /webhooks/gladly` takes Basic credentials (user and password) and/or the
+    # secret in the `X-Loopdesk-Gladly-Secret` header: each one configured must match.
+    # Each routing queue's Gladly inbox id: `queue=inboxId` pairs, comma-separated in the
+    # environment, a table in the TOML; a queue not listed moves nothing.
+    gladly_base_url: str | None = None
+    gladly_api_user: str | None = None
+    gladly_api_token: SecretStr | None = None
+    gladly_webhook_user: str | None = None
+    gladly_webhook_password: SecretStr | None = None
+    gladly_webhook_secret: SecretStr | None = None
+    gladly_queue_inboxes: Annotated[dict[str, str], NoDecode] = Field(default_factory=dict)
+    gladly_rate_limit_per_s: int = Field(default=10, ge=1)
+
+    @field_validator("gladly_base_url", mode="before")
+    @classmethod
+    def _gladly_url(cls, value: Any) -> Any:
+        """An http(s) URL with a host; `/api/v1` and trailing slashes dropped (the
+        client adds the API's path). Empty: none."""
+        if value is None or not str(value).strip():
+            return None
+        url = str(value).strip().rstrip("/").removesuffix("/api/v1")
+        parsed = urlsplit(url)
+        if parsed.scheme not in ("http", "https") or not parsed.hostname:
+            raise ValueError(f"not an http(s) URL: {url[:200]!r}")
+        return url
+
+    @field_validator("gladly_queue_inboxes", mode="before")
+    @classmethod
+    def _queue_inboxes(cls, value: Any) -> Any:
+        """`"returns-priority=abc, returns=def"` or a table: queue -> inbox id, both
+        non-empty, a queue listed once."""
+        if value is None:
+            return {}
+        if isinstance(value, str):
+            pairs: list[tuple[str, str]] = []
+            for part in value.split(","):
+                if not part.strip():
+                    continue
+                queue, sep, inbox = part.partition("=")
+                if not sep:
+                    raise ValueError(f"not a queue=inboxId pair: {part.strip()[:200]!r}")
+                pairs.append((queue, inbox))
+        elif isinstance(value, dict):
+            pairs = [(str(k), str(v)) for k, v in value.items()]
+        else:
+            return value
+        mapping: dict[str, str] = {}
+        for queue, inbox in pairs:
+            queue, inbox = queue.strip(), inbox.strip()
+            if not queue or not inbox:
+                raise ValueError(f"a queue and an inbox id are both needed: {queue!r}={inbox!r}")
+            if queue in mapping:
+                raise ValueError(f"queue {queue!r} is listed twice")
+            mapping[queue] = inbox
+        return mapping

@@ -24,6 +24,7 @@ from loopdesk.api.routes import (
     customers,
     exceptions,
     gladly_lookup,
+    gladly_webhooks,
     guide,
     ops,
     routing,
@@ -86,6 +87,13 @@ def create_app(
                 interval_s=app.state.routing.events.scan_interval_s,
             )
         )
+        tasks = [replaying, rerouting]
+        # Gladly: stored events retried, conversations of changed outcomes moved.
+        gladly = services.gladly
+        if gladly is not None:
+            tasks.append(asyncio.create_task(gladly.run_periodic()))
+            if not gladly.config.auth.configured:
+                log.warning("gladly.webhooks_refused", notice=gladly_webhooks.NO_CREDENTIALS)
         receiver: httpx.AsyncClient | None = None
         if upstream.sandbox is not None:
             log.warning("sandbox.in_use", notice=SANDBOX_NOTICE)
@@ -101,16 +109,24 @@ def create_app(
                     settings.sandbox_webhook_secret,
                     client=receiver,
                 )
+                if gladly is not None and upstream.gladly_simulated:
+                    upstream.sandbox.state.gladly.configure(
+                        "http://loopdesk.local/webhooks/gladly",
+                        headers=gladly.config.auth.headers(),
+                        client=receiver,
+                    )
         try:
             yield
         finally:
-            for task in (replaying, rerouting):
+            for task in tasks:
                 task.cancel()
                 with contextlib.suppress(BaseException):
                     await task
             if receiver is not None and upstream.sandbox is not None:
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(upstream.sandbox.state.webhook_tasks_drained(), 5)
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(upstream.sandbox.state.gladly.drained(), 5)
                 await receiver.aclose()
             await services.aclose()
 
@@ -145,4 +161,5 @@ def create_app(
     app.include_router(guide.router)
     app.include_router(gladly_lookup.router)
     app.include_router(app_actions.router)
+    app.include_router(gladly_webhooks.router)
     return app

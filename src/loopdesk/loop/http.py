@@ -91,7 +91,9 @@ class UpstreamHTTP:
         auth_header: str,
         settings: Settings,
         transport: httpx.AsyncBaseTransport | None = None,
+        rate_limit: tuple[int, float] | None = None,
     ) -> None:
+        """`rate_limit`: (requests, seconds) of an upstream other than Loop."""
         self.service = service
         self.stats = UpstreamStats()
         self._settings = settings
@@ -100,7 +102,8 @@ class UpstreamHTTP:
         # Per client: bounds what one client can have in flight, whatever the callers do.
         self._semaphore = asyncio.Semaphore(settings.upstream_concurrency)
         # Per API key: in this process, or across workers and machines on Redis.
-        self._rate = KeyRateLimit(self._fingerprint, settings)
+        limit, period_s = rate_limit or (None, None)
+        self._rate = KeyRateLimit(self._fingerprint, settings, limit=limit, period_s=period_s)
         read = settings.http_read_timeout_s
         self._attempt_deadline = settings.http_connect_timeout_s + 2 * read
         self._client = httpx.AsyncClient(

@@ -150,13 +150,15 @@ _registry: weakref.WeakKeyDictionary[
 ] = weakref.WeakKeyDictionary()
 
 
-def local_window(fingerprint: str, limit: int) -> LocalWindow:
-    """The window every client with this key shares on the running event loop."""
+def local_window(fingerprint: str, limit: int, period: float | None = None) -> LocalWindow:
+    """The window every client with this key shares on the running event loop
+    (`period` None: Loop's minute)."""
+    period = RATE_PERIOD_S if period is None else period
     per_loop = _registry.setdefault(asyncio.get_running_loop(), {})
-    key = (fingerprint, limit, RATE_PERIOD_S)
+    key = (fingerprint, limit, period)
     window = per_loop.get(key)
     if window is None:
-        window = per_loop[key] = LocalWindow(limit, RATE_PERIOD_S)
+        window = per_loop[key] = LocalWindow(limit, period)
     return window
 
 
@@ -176,27 +178,41 @@ class KeyRateLimit:
     of the budget, so the workers together still stay within it.
     """
 
-    def __init__(self, fingerprint: str, settings: Settings) -> None:
+    def __init__(
+        self,
+        fingerprint: str,
+        settings: Settings,
+        *,
+        limit: int | None = None,
+        period_s: float | None = None,
+    ) -> None:
+        """`limit` requests per `period_s`: Loop's budget per minute unless given (another
+        upstream's, e.g. Gladly's 10 a second)."""
         self._fingerprint = fingerprint
         self._settings = settings
-        self._local_limit = process_share(
-            settings.loop_rate_limit_per_minute, settings.loop_rate_limit_processes
+        budget = settings.loop_rate_limit_per_minute if limit is None else limit
+        self._period_s = period_s
+        processes = settings.loop_rate_limit_processes
+        # Another upstream's small budget gives each process one request at least: more
+        # processes than it allows then need Redis to stay within it.
+        self._local_limit = (
+            process_share(budget, processes) if limit is None else max(1, budget // processes)
         )
-        self._shared = (
-            SharedWindow(settings.redis_url, settings.loop_rate_limit_per_minute)
-            if settings.redis_url
-            else None
-        )
+        self._shared = SharedWindow(settings.redis_url, budget) if settings.redis_url else None
         self._warned = False
 
+    @property
+    def period(self) -> float:
+        return RATE_PERIOD_S if self._period_s is None else self._period_s
+
     def local(self) -> LocalWindow:
-        return local_window(self._fingerprint, self._local_limit)
+        return local_window(self._fingerprint, self._local_limit, self.period)
 
     async def acquire(self) -> Ticket:
         """Wait until this key may send one more request (pauses included); count it."""
         if self._shared is not None:
             try:
-                member, granted_us = await self._shared.acquire(self._fingerprint, RATE_PERIOD_S)
+                member, granted_us = await self._shared.acquire(self._fingerprint, self.period)
                 return Ticket(shared=member, shared_granted_us=granted_us)
             except Exception as exc:  # Redis down: this process's share still holds
                 self._redis_failed(exc)
@@ -208,7 +224,7 @@ class KeyRateLimit:
         if ticket.shared is not None and self._shared is not None:
             try:
                 await self._shared.release(
-                    self._fingerprint, ticket.shared, RATE_PERIOD_S, status=status
+                    self._fingerprint, ticket.shared, self.period, status=status
                 )
             except Exception as exc:
                 self._redis_failed(exc)

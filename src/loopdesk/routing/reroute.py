@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any, Literal
@@ -99,6 +99,8 @@ class Rerouter:
         self.options = options
         # Set when an event is written, so the sender does not wait for its next poll.
         self.written = asyncio.Event()
+        # Told of each change once it is committed (Gladly re-routing); must not block.
+        self.listeners: list[Callable[[Change], None]] = []
 
     async def reroute(
         self, emails: Sequence[str], *, cause: Cause, now: datetime | None = None
@@ -156,6 +158,8 @@ class Rerouter:
         )
         if self.config.events.urls:
             self.written.set()
+        for listener in self.listeners:
+            listener(change)
         return change
 
     async def return_applied(self, return_id: str) -> None:

@@ -1,5 +1,5 @@
 """The sandbox as one ASGI app: Loop Returns under /api/..., Order Tracking at /graphql
-and /2022-10/..., control routes under /_sandbox/.
+and /2022-10/..., a Gladly simulator under /gladly/api/v1, control routes under /_sandbox/.
 
 Serve it alone with `uvicorn --factory loopdesk.sandbox.app:create_sandbox_app`.
 """
@@ -14,6 +14,7 @@ from starlette.responses import Response
 
 from loopdesk.sandbox import (
     control,
+    gladly,
     loop_orders,
     loop_returns,
     return_actions,
@@ -81,7 +82,8 @@ def create_sandbox_app(settings: Settings | None = None, world: World | None = N
     `app.state.webhooks` is the webhook sender set by the control route (None: none; see
     `webhooks.configure_webhooks`), `app.state.subscriptions` the URLs subscribed through
     Loop's webhooks API; both receive the webhooks. `await app.state.webhook_tasks_drained()`
-    waits for the deliveries under way.
+    waits for the deliveries under way. `app.state.gladly` is the Gladly simulator
+    (`sandbox.gladly`).
     """
     settings = settings or Settings()
     if world is None:
@@ -120,4 +122,5 @@ def create_sandbox_app(settings: Settings | None = None, world: World | None = N
     app.state.faults = faults
     webhooks.install(app)
     subscriptions.install(app, webhooks.shop_id(world))
+    gladly.install(app, settings)  # the Gladly simulator, under /gladly
     return app

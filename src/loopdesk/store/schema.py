@@ -258,6 +258,49 @@ exception_emails = Table(
     Column("exception_id", Integer(), primary_key=True, index=True),
 )
 
+# --- Gladly: re-routing open conversations ---------------------------------------------
+
+# Gladly's webhook events, stored before they are answered: `received` until applied
+# (`applied`, with what was done) or given up (`failed`, with why). `event_id` is
+# Gladly's id, so a redelivery is recognised; `next_attempt_at` is also the claim, as in
+# the outbox: whoever applies an event first pushes it past its own attempt.
+gladly_events = Table(
+    "gladly_events",
+    metadata,
+    Column("id", Integer(), primary_key=True, autoincrement=True),
+    Column("event_id", String(128), nullable=False, unique=True),
+    Column("type", String(64), nullable=False),
+    Column("conversation_id", String(128), nullable=True),
+    Column("received_at", UTCDateTime(), nullable=False),
+    Column("body", LargeBinary(), nullable=False),
+    Column("status", String(16), nullable=False, index=True),
+    Column("attempts", Integer(), nullable=False, server_default="0"),
+    Column("next_attempt_at", UTCDateTime(), nullable=False, index=True),
+    Column("applied_at", UTCDateTime(), nullable=True),
+    Column("result", String(32), nullable=True),
+    Column("error", Text(), nullable=True),
+)
+
+# The Gladly conversations loopdesk has heard of: whose they are (the Gladly profile,
+# its addresses and their routing customer key, as in `routing_outcomes`), where they
+# were last seen, and the routing outcome (`decided_at`) they were last placed by, so a
+# changed outcome finds the conversations to move. `lease_until` is held while one
+# process moves the conversation.
+gladly_conversations = Table(
+    "gladly_conversations",
+    metadata,
+    Column("id", String(128), primary_key=True),
+    Column("gladly_customer_id", String(128), nullable=False),
+    Column("emails", JSON(), nullable=False),
+    Column("customer", String(64), nullable=False, index=True),
+    Column("inbox_id", String(128), nullable=True),
+    Column("status", String(16), nullable=False, index=True),
+    Column("outcome_at", UTCDateTime(), nullable=True),
+    Column("lease_until", UTCDateTime(), nullable=True),
+    Column("created_at", UTCDateTime(), nullable=False),
+    Column("updated_at", UTCDateTime(), nullable=False),
+)
+
 __all__ = [
     "api_keys",
     "audit_log",
@@ -266,6 +309,8 @@ __all__ = [
     "customer_fetches",
     "exception_emails",
     "exceptions",
+    "gladly_conversations",
+    "gladly_events",
     "idempotency_keys",
     "metadata",
     "notes",
