@@ -32,6 +32,7 @@ from loopdesk.api.routes import (
 )
 from loopdesk.api.sandbox_guard import SandboxGuard
 from loopdesk.customers.webhooks import replay_received
+from loopdesk.guides.classifier import default_classifier
 from loopdesk.logs import configure_logging, secret_values
 from loopdesk.policy.file import load_policy
 from loopdesk.routing.scan import run_periodic
@@ -77,6 +78,8 @@ def create_app(
                 notice=f"every Loop webhook is refused with 401 until {WEBHOOK_SECRET_SETTING}"
                 " holds the secret(s) of the webhook subscriptions",
             )
+        # The guide's classifier trains in a thread now, not on the first message.
+        warming = asyncio.create_task(asyncio.to_thread(default_classifier))
         # Events a crash or an outage left `received` are applied now, beside requests.
         replaying = asyncio.create_task(replay_received(services.store, services.webhook_reads))
         # Routing events: the outbox sent (what a restart left, first), the store scanned.
@@ -87,7 +90,7 @@ def create_app(
                 interval_s=app.state.routing.events.scan_interval_s,
             )
         )
-        tasks = [replaying, rerouting]
+        tasks = [replaying, rerouting, warming]
         # Gladly: stored events retried, conversations of changed outcomes moved.
         gladly = services.gladly
         if gladly is not None:

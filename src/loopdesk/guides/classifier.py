@@ -14,6 +14,7 @@ from __future__ import annotations
 import hashlib
 import json
 import re
+import threading
 from collections import Counter
 from dataclasses import dataclass
 from functools import cache
@@ -30,6 +31,7 @@ INTENTS: tuple[Intent, ...] = get_args(Intent)
 # and catches over half of the mistakes (see tests/test_intents.py).
 CLARIFY_BELOW = 0.55
 
+MAX_CHARS = 4000  # of a message, classified
 HELD_OUT_FRACTION = 5  # one in five of each intent
 _DIGITS = re.compile(r"\d+")
 
@@ -128,14 +130,24 @@ def _normalise(text: str) -> str:
         ):
             break
         kept.append(line)
-    return _DIGITS.sub("0", "\n".join(kept))
+    # The customer's point is at the start; a very long message costs no more.
+    return _DIGITS.sub("0", "\n".join(kept))[:MAX_CHARS]
+
+
+_TRAINING = threading.Lock()
 
 
 @cache
-def default_classifier() -> Classifier:
-    """The package's classifier, trained once per process on the training part."""
+def _trained() -> Classifier:
     training, _ = split(load_examples())
     return Classifier(training)
+
+
+def default_classifier() -> Classifier:
+    """The package's classifier, trained once per process on the training part (threads
+    asking at once wait for the one training)."""
+    with _TRAINING:
+        return _trained()
 
 
 def classify(texts: list[str]) -> list[Classified]:

@@ -10,6 +10,7 @@ summary for the agent and the routing decision with its facts.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -98,7 +99,8 @@ class GuideEngine:
         version = row.version if row else 0
         if channel == "sms":
             text = quick_reply_for(text, state.offered) or text
-        intent = _intent(text)
+        # CPU work (and, once per process, the training): off the event loop.
+        intent = await asyncio.to_thread(_intent, text)
         turn = Turn(
             services=self.services,
             conversation_id=conversation_id,

@@ -20,7 +20,7 @@ _ORDER_AFTER_WORD = re.compile(
     re.IGNORECASE,
 )
 _ORDER_HASH = re.compile(r"(?<![\w#])#\s?([A-Za-z]{0,4}-?\d{3,10})\b")
-_BARE_NUMBER = re.compile(r"(?<![\w#.,/-])(\d{3,10})(?![\w.,/-]*\d)")
+_BARE_NUMBER = re.compile(r"(?<![\w#.,/-])(\d{3,10})(?![\w.,/-]{0,20}\d)")
 _US_ZIP = re.compile(r"(?<!\d)(\d{5})(?:-(\d{4}))?(?!\d)")
 _CA_POSTAL = re.compile(r"\b([A-Za-z]\d[A-Za-z])\s?(\d[A-Za-z]\d)\b")
 _UK_POSTAL = re.compile(r"\b([A-Za-z]{1,2}\d[A-Za-z\d]?)\s?(\d[A-Za-z]{2})\b")
@@ -48,8 +48,12 @@ class Entities:
     not_received: bool = False
 
 
+MAX_READ = 4000  # characters read: what a customer gives comes first (quotes follow)
+LOOK_BEHIND = 40
+
+
 def _fold(text: str) -> str:
-    return unicodedata.normalize("NFKC", text)
+    return unicodedata.normalize("NFKC", text[:MAX_READ])
 
 
 _ZIP_WORDS = re.compile(
@@ -60,13 +64,18 @@ _ZIP_WORDS = re.compile(
 _MONEY_BEFORE = re.compile(r"[$€£]\s*$")
 
 
+def _before(text: str, at: int) -> str:
+    """The few characters before `at`: what introduces a value is right before it."""
+    return text[max(0, at - LOOK_BEHIND) : at]
+
+
 def _bare_numbers(text: str) -> list[re.Match[str]]:
     """Numbers standing alone that are neither money nor introduced as a postal code."""
     return [
         m
         for m in _BARE_NUMBER.finditer(text)
-        if not _MONEY_BEFORE.search(text[: m.start()])
-        and not _ZIP_WORDS.search(text[: m.start()])
+        if not _MONEY_BEFORE.search(_before(text, m.start()))
+        and not _ZIP_WORDS.search(_before(text, m.start()))
         and text[m.end() : m.end() + 1] != "%"
     ]
 
@@ -95,7 +104,7 @@ def postal_code(text: str, *, expecting: bool = False) -> str | None:
     and UK formats and any short code with a digit count."""
     text = _fold(text)
     for found in _US_ZIP.finditer(text):
-        if expecting or _ZIP_WORDS.search(text[: found.start()]):
+        if expecting or _ZIP_WORDS.search(_before(text, found.start())):
             return found.group(1) + (f"-{found.group(2)}" if found.group(2) else "")
     if (canadian := _CA_POSTAL.search(text)) is not None:
         return f"{canadian.group(1)} {canadian.group(2)}".upper()
