@@ -110,6 +110,7 @@ class Visit:
             session=self.session,
             csrf=self.session.csrf,
             layout="fragment.html" if self.htmx else "layout.html",
+            upstream="Loop" if self.request.app.state.upstream.sandbox is None else "the sandbox",
         )
         response = templates.TemplateResponse(self.request, template, context, status_code=status)
         return self.finish(response)
