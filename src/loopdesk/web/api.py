@@ -5,7 +5,7 @@ answers, with its validation, audit and errors, so nothing is computed twice."""
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from types import TracebackType
 from typing import Any, Literal, get_args
 from urllib.parse import quote
@@ -13,12 +13,14 @@ from urllib.parse import quote
 import httpx
 from starlette.types import ASGIApp
 
+from loopdesk.actions.run import RETURN_ACTIONS
+
 # A name that resolves nowhere: these requests never leave the process.
 BASE_URL = "http://console.loopdesk.invalid"
 
 ActionKind = Literal["return-link", "allowlist", "note", "process", "close", "cancel", "flag"]
 ACTION_KINDS: tuple[str, ...] = get_args(ActionKind)
-RETURN_ACTIONS = ("process", "close", "cancel", "flag")
+assert set(ACTION_KINDS) >= set(RETURN_ACTIONS), "every return action has its form"
 
 
 @dataclass(frozen=True)
@@ -54,7 +56,6 @@ class ActionSpec:
     type: str = ""
     value: str = ""
     content: str = ""
-    context: dict[str, str] = field(default_factory=dict)
 
     def request(self) -> tuple[str, dict[str, Any] | None]:
         """The API route and body that run it."""

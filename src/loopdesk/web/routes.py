@@ -21,10 +21,11 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
 from fastapi.templating import Jinja2Templates
 
+from loopdesk.actions.run import ALLOWLIST_TYPES, RETURN_ACTIONS
 from loopdesk.api.auth import key_name
+from loopdesk.routing.rules import CHANNELS, INTENTS
 from loopdesk.web.api import (
     ACTION_KINDS,
-    RETURN_ACTIONS,
     ActionKind,
     ActionSpec,
     Answer,
@@ -43,9 +44,6 @@ from loopdesk.web.session import (
 
 HERE = Path(__file__).parent
 STATIC_PATH = "/console/static"
-CHANNELS = ("chat", "email", "sms")
-INTENTS = ("", "return_status", "start_return", "return_exception", "order_status", "agent")
-ALLOWLIST_TYPES = ("order", "product", "email", "product_tag")
 MAX_FORM_FIELD = 2_000
 MAX_KEY_LENGTH = 512
 # Pages hold customer data: not cached, not framed, scripts and styles from here only.
@@ -67,7 +65,7 @@ templates.env.filters.update(money=money, when=when, ago=ago)
 templates.env.globals.update(
     static=STATIC_PATH,
     channels=CHANNELS,
-    intents=INTENTS,
+    intents=("", *INTENTS),  # "": not known
     allowlist_types=ALLOWLIST_TYPES,
     return_actions=RETURN_ACTIONS,
 )
