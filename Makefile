@@ -20,6 +20,7 @@ $(STAMP): pyproject.toml
 	touch $(STAMP)
 
 run: install api-key
+	@echo 'console: http://$(HOST):$(PORT)/ (sign in with the key in $(KEY_FILE): cat $(KEY_FILE))'
 	@echo 'try: curl -H "Authorization: Bearer $$(cat $(KEY_FILE))" "http://$(HOST):$(PORT)/v1/customers/lookup?email=primary@email.com&email=secondary@email.com"'
 	$(BIN)/loopdesk serve --host $(HOST) --port $(PORT)
 

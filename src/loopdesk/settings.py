@@ -52,6 +52,10 @@ class Settings(BaseSettings):
     api_key: SecretStr | None = None
     # How long a verified key is remembered in memory (revocation delay).
     api_key_cache_s: float = Field(default=10.0, ge=0)
+    # Encrypts the console's session cookie, which holds the signed-in key (`web.session`).
+    # None: a random secret per process, so a restart signs the console out (`serve
+    # --workers N` shares one among its workers).
+    console_secret: SecretStr | None = None
 
     max_body_bytes: int = Field(default=1_048_576, ge=1024)
     lookup_ttl_s: float = Field(default=60.0, ge=0)

@@ -40,6 +40,7 @@ from loopdesk.routing.service import RoutingConfig
 from loopdesk.runtime import SANDBOX_NOTICE, Services, Upstream
 from loopdesk.sandbox.webhooks import configure_webhooks
 from loopdesk.settings import WEBHOOK_SECRET_SETTING, Settings
+from loopdesk.web import install as install_console
 
 log = structlog.get_logger(__name__)
 
@@ -165,4 +166,8 @@ def create_app(
     app.include_router(gladly_lookup.router)
     app.include_router(app_actions.router)
     app.include_router(gladly_webhooks.router)
+    # The console's pages at `/` (the rest under `/console/`), over the routes above.
+    install_console(
+        app, settings.console_secret.get_secret_value() if settings.console_secret else None
+    )
     return app

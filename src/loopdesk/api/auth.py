@@ -9,6 +9,7 @@ from __future__ import annotations
 import hmac
 
 from fastapi import Request
+from starlette.applications import Starlette
 
 from loopdesk import store as db
 from loopdesk.api.keycache import KeyCache
@@ -24,16 +25,25 @@ async def require_api_key(request: Request) -> str:
     presented = presented.strip()
     if scheme.lower() != "bearer" or not presented:
         raise Unauthorized("missing bearer API key")
-    env_key: str | None = request.app.state.env_api_key
+    name = await key_name(request.app, presented)
+    if name is None:
+        raise Unauthorized("invalid API key")
+    return name
+
+
+async def key_name(app: Starlette, presented: str) -> str | None:
+    """The name of the key `presented` is (the env key, else a stored one), or None.
+    The console's sign-in checks a key with this too."""
+    env_key: str | None = app.state.env_api_key
     if env_key and hmac.compare_digest(presented.encode(), env_key.encode()):
         return ENV_KEY_NAME
-    cache: KeyCache = request.app.state.key_cache
+    cache: KeyCache = app.state.key_cache
     name = cache.get(presented)
     if name is None:
-        store: db.Store = request.app.state.store
+        store: db.Store = app.state.store
         async with store.reader() as session:
             name = await db.verify_api_key(session, presented)
         if name is None:
-            raise Unauthorized("invalid API key")
+            return None
         cache.put(presented, name)
     return name

@@ -232,6 +232,7 @@ def serve(
 ) -> None:
     """Run the service (with the built-in sandbox when no Loop token is configured)."""
     import os
+    import secrets
 
     import uvicorn
     from rich.markup import escape
@@ -251,6 +252,8 @@ def serve(
         os.environ.update(serve_workers_env(settings, workers))
     except ConfigError as exc:
         raise fail(exc.message) from None
+    if workers > 1 and settings.console_secret is None:  # one console session for all workers
+        os.environ["LOOPDESK_CONSOLE_SECRET"] = secrets.token_urlsafe(32)
     if settings.uses_sandbox and settings.sandbox_data:
         from loopdesk.sandbox.data import load_world
 
