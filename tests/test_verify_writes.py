@@ -404,7 +404,9 @@ async def test_a_process_closed_after_an_unread_state_is_unknown(
     applied_then(loop_mock, svc, "POST", f"/warehouse/return/{return_id}/process")
     finish(loop_mock, svc)
     failed = await return_action(svc, return_id, "process", "process-6")
-    assert details.call_count == 4
+    # Three failed reads before, one after; the sandbox's own `return.updated` webhook to
+    # the service may read the return once more, at a moment of its own.
+    assert details.call_count in (4, 5)
     assert svc.sandbox.state.world.returns[return_id]["state"] == "closed"
     assert failed.status_code == 503 and details_of(failed)["outcomeUnknown"] is True
     assert "state before was not read" in details_of(failed)["verification"]["reason"]
