@@ -97,8 +97,10 @@ def service(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, str
         server.terminate()
         server.wait(timeout=10)
         log.close()
-        # The key was never written to the service's log.
-        assert key not in (home / "serve.log").read_text()
+        # Neither the key nor a customer's full address was written to the service's log.
+        written = (home / "serve.log").read_text()
+        assert key not in written
+        assert not [e for e in DEMO.split() if e in written]
 
 
 @pytest.fixture(scope="module")
@@ -258,10 +260,14 @@ def test_console_end_to_end(service: tuple[str, str], browser: Any) -> None:
     expect(chat.get_by_label("Message")).to_be_focused()
 
     # Refresh: the note is in Loop (the sandbox) now; the conversation stays.
+    page.evaluate("document.getElementById('returns').dataset.before = 'refresh'")
     page.get_by_role("button", name="Refresh from Loop").click()
+    expect(page.locator("#returns[data-before]")).to_have_count(0)  # the card was replaced
     expect(page.locator("[data-field=last-fetched]")).to_contain_text("less than a minute ago")
     page.locator(f"#return-{chosen['id']} summary").click()
-    expect(page.locator(f"#return-{chosen['id']} .notes")).to_contain_text(note)
+    notes = page.locator(f"#return-{chosen['id']} .notes")
+    expect(notes).to_be_visible()
+    expect(notes).to_contain_text(note)
     expect(chat.locator(".from-guide")).to_have_count(1)
 
     # A phone-sized window: one column, nothing wider than the screen.
