@@ -160,6 +160,18 @@ def refused(current: Visit) -> Response:
     return current.page("refused.html", status=403)
 
 
+async def signed_in_post(request: Request) -> tuple[Visit, dict[str, str], Response | None]:
+    """The visit and its form, and the answer that stops here when the visitor is not
+    signed in (sign in first) or the post is not trusted (refused)."""
+    current = visit(request)
+    form = await read_form(request)
+    if not current.session.signed_in:
+        return current, form, current.to_sign_in()
+    if not trusted_post(current, form):
+        return current, form, refused(current)
+    return current, form, None
+
+
 def parse_emails(text: str) -> list[str]:
     """`a@x.co, b@y.co` or one a line: the addresses in order, each once."""
     seen: dict[str, str] = {}
@@ -311,12 +323,9 @@ async def customer_fragment(request: Request, emails: str = "", fresh: str = "")
 
 @router.post("/console/routing", response_class=HTMLResponse)
 async def routing(request: Request) -> Response:
-    current = visit(request)
-    form = await read_form(request)
-    if not current.session.signed_in:
-        return current.to_sign_in()
-    if not trusted_post(current, form):
-        return refused(current)
+    current, form, stop = await signed_in_post(request)
+    if stop is not None:
+        return stop
     addresses = parse_emails(form.get("emails", ""))
     channel = form.get("channel", "")
     intent = form.get("intent", "")
@@ -366,12 +375,9 @@ def _spec(form: dict[str, str]) -> ActionSpec | None:
 @router.post("/console/actions/confirm", response_class=HTMLResponse)
 async def confirm_action(request: Request) -> Response:
     """Step one: what is about to happen, and a button that does it."""
-    current = visit(request)
-    form = await read_form(request)
-    if not current.session.signed_in:
-        return current.to_sign_in()
-    if not trusted_post(current, form):
-        return refused(current)
+    current, form, stop = await signed_in_post(request)
+    if stop is not None:
+        return stop
     spec = _spec(form)
     if spec is None:
         return current.page("_unknown_action.html", status=422)
@@ -386,12 +392,9 @@ async def confirm_action(request: Request) -> Response:
 @router.post("/console/actions/run", response_class=HTMLResponse)
 async def run_action(request: Request) -> Response:
     """Step two: the action, through the API (audited there), and Loop's answer."""
-    current = visit(request)
-    form = await read_form(request)
-    if not current.session.signed_in:
-        return current.to_sign_in()
-    if not trusted_post(current, form):
-        return refused(current)
+    current, form, stop = await signed_in_post(request)
+    if stop is not None:
+        return stop
     spec = _spec(form)
     idempotency_key = form.get("idempotency_key", "")
     if spec is None or not idempotency_key:
@@ -423,12 +426,9 @@ async def action_back(request: Request, emails: str = "") -> Response:
 @router.post("/console/chat", response_class=HTMLResponse)
 async def chat(request: Request) -> Response:
     """One customer message to the guide, and its answer, as this customer."""
-    current = visit(request)
-    form = await read_form(request)
-    if not current.session.signed_in:
-        return current.to_sign_in()
-    if not trusted_post(current, form):
-        return refused(current)
+    current, form, stop = await signed_in_post(request)
+    if stop is not None:
+        return stop
     addresses = parse_emails(form.get("emails", ""))
     conversation = form.get("conversation", "") or "console-" + secrets.token_hex(8)
     channel = form.get("channel", "chat")
