@@ -12,11 +12,13 @@ import re
 import unicodedata
 from typing import Annotated
 
+from fastapi import Query
 from pydantic import AfterValidator, Field, TypeAdapter, ValidationError
 
 from loopdesk.actions.run import MAX_NOTE_LENGTH
 from loopdesk.customers.profile import EMAIL_MAX_LENGTH, email_problem
 from loopdesk.errors import InvalidInput
+from loopdesk.store.types import MAX_ROW_ID
 
 # Loop's return ids and allowlist ids are integers (ids of its database rows); the
 # 64-bit range bounds them at 19 digits.
@@ -133,3 +135,11 @@ def loop_id(value: str, *, field: str = "id") -> str:
         raise InvalidInput(
             f"{field} must be a Loop id (digits only), got {value[:40]!r}", details={"field": field}
         ) from None
+
+
+# Paging of the newest-first lists (`/v1/audit`, `/v1/exceptions`): a page size and the
+# id the next page starts below.
+PageLimit = Annotated[int, Query(ge=1, le=500)]
+PageBefore = Annotated[
+    int | None, Query(ge=1, le=MAX_ROW_ID, description="Page: items older than this id")
+]

@@ -11,11 +11,9 @@ from pydantic import AfterValidator, BaseModel
 from loopdesk import store as db
 from loopdesk.api.deps import KeyName, StoreDep
 from loopdesk.api.errors import ERROR_RESPONSES
-from loopdesk.api.inputs import FilterText, LongFilterText
+from loopdesk.api.inputs import FilterText, LongFilterText, PageBefore, PageLimit
 
 router = APIRouter(tags=["audit"], responses=ERROR_RESPONSES)
-
-MAX_ID = db.MAX_ROW_ID
 
 
 def _utc(moment: datetime) -> datetime:
@@ -55,11 +53,8 @@ async def audit(
     key: Annotated[LongFilterText | None, Query()] = None,
     since: Annotated[UTCMoment | None, Query(description="At or after (ISO 8601)")] = None,
     until: Annotated[UTCMoment | None, Query(description="Before (ISO 8601)")] = None,
-    limit: Annotated[int, Query(ge=1, le=500)] = 50,
-    before: Annotated[
-        int | None,
-        Query(ge=1, le=MAX_ID, description="Page: items older than this id"),
-    ] = None,
+    limit: PageLimit = 50,
+    before: PageBefore = None,
 ) -> dict[str, Any]:
     async with store.session() as session:
         rows = await db.list_audit(

@@ -10,7 +10,7 @@ from pydantic import BaseModel
 from loopdesk import store as db
 from loopdesk.api.deps import KeyName, StoreDep
 from loopdesk.api.errors import ERROR_RESPONSES, ErrorBody
-from loopdesk.api.inputs import Email, OrderName
+from loopdesk.api.inputs import Email, OrderName, PageBefore, PageLimit
 from loopdesk.domain.shipments import order_key
 from loopdesk.errors import NotFound
 
@@ -57,11 +57,8 @@ async def list_exceptions(
     email: Annotated[Email | None, Query(description="A customer's address")] = None,
     order: Annotated[OrderName | None, Query(description="An order name (# optional)")] = None,
     outcome: Annotated[LedgerOutcome | None, Query()] = None,
-    limit: Annotated[int, Query(ge=1, le=500)] = 50,
-    before: Annotated[
-        int | None,
-        Query(ge=1, le=MAX_ID, description="Page: items older than this id"),
-    ] = None,
+    limit: PageLimit = 50,
+    before: PageBefore = None,
 ) -> dict[str, Any]:
     async with store.reader() as session:
         rows = await db.list_exceptions(
