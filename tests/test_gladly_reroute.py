@@ -132,6 +132,29 @@ async def test_the_client_reads_a_profiles_addresses_primary_first(
     assert profile.emails == ("martha@example.com", "other@example.com")
 
 
+async def test_the_client_reads_a_merged_profile_through_to_its_survivor(
+    client: GladlyClient, mock: respx.MockRouter
+) -> None:
+    """Gladly answers 301 with `meta: {old, new}` for a profile merged into another;
+    merges chain, a loop or a chain too long is an error, not an endless read."""
+    mock.get("/customer-profiles/old").respond(301, json={"meta": {"old": "old", "new": "mid"}})
+    mock.get("/customer-profiles/mid").respond(301, json={"meta": {"old": "mid", "new": "new"}})
+    mock.get("/customer-profiles/new").respond(
+        json={"id": "new", "emails": [{"original": "a@example.com", "primary": True}]}
+    )
+    profile = await client.customer("old")
+    assert (profile.id, profile.emails) == ("new", ("a@example.com",))
+
+    mock.get("/customer-profiles/x").respond(301, json={"meta": {"old": "x", "new": "y"}})
+    mock.get("/customer-profiles/y").respond(301, json={"meta": {"old": "y", "new": "x"}})
+    with pytest.raises(GladlyRejected) as looped:
+        await client.customer("x")
+    assert looped.value.status == 301
+    mock.get("/customer-profiles/bare").respond(301, json={})
+    with pytest.raises(GladlyRejected):
+        await client.customer("bare")
+
+
 @pytest.mark.usefixtures("instant_retries")
 async def test_the_clients_errors_are_typed_and_worded_by_gladly(
     client: GladlyClient, mock: respx.MockRouter
@@ -597,3 +620,65 @@ async def test_the_demo_wires_the_simulator_to_the_service(db_url: str) -> None:
         assert simulator.webhook is not None
         assert simulator.webhook.headers == {SECRET_HEADER: SANDBOX_WEBHOOK_SECRET}
         assert await simulator.send(simulator.event("PING"), retry=False) == 200
+
+
+async def test_a_closed_event_takes_the_conversation_out_of_the_sweep_until_it_reopens(
+    service: tuple[Any, httpx.AsyncClient, dict[str, str]],
+) -> None:
+    """CONVERSATION/CLOSED marks the conversation closed without asking Gladly, so a
+    routing change neither reads nor moves it; CONVERSATION/REOPENED places it again."""
+    app, client, auth = service
+    sandbox = app.state.upstream.sandbox
+    simulator: GladlySimulator = sandbox.state.gladly
+    email, return_id = _waiting_return(sandbox.state.world)
+    conversation = simulator.open_conversation(email, inbox="returns")
+    assert await simulator.send(simulator.conversation_created(conversation)) == 200
+    simulator.close(conversation["id"])
+    closed = simulator.conversation_event("CONVERSATION/CLOSED", conversation)
+    assert await simulator.send(closed) == 200
+    async with app.state.store.reader() as session:
+        row = await db.get_gladly_conversation(session, conversation["id"])
+    assert row is not None and row.status == "CLOSED"
+
+    reads_before = len(simulator.requests("GET", f"/conversations/{conversation['id']}"))
+    item = sandbox.state.world.returns[return_id]
+    item["label_status"] = "delivered"
+    item["label_updated_at"] = _iso(datetime.now(UTC) - timedelta(days=9))
+    await client.post(f"/sandbox/_sandbox/returns/{return_id}/touch", headers=auth)
+    await sandbox.state.webhook_tasks_drained()
+    assert await app.state.services.gladly.sweep() == []
+    assert len(simulator.requests("GET", f"/conversations/{conversation['id']}")) == reads_before
+    assert simulator.requests("PATCH") == [] and await _moves(client, auth) == []
+
+    simulator.conversations[conversation["id"]]["status"] = "OPEN"
+    reopened = simulator.conversation_event("CONVERSATION/REOPENED", conversation)
+    assert await simulator.send(reopened) == 200
+    (patch,) = simulator.requests("PATCH")
+    assert patch.body == {"assignee": {"inboxId": inbox_id("returns-priority")}}
+    (move,) = await _moves(client, auth)
+    assert move["inputs"]["cause"] == "CONVERSATION/REOPENED"
+
+
+async def test_a_conversation_of_a_merged_profile_is_routed_by_the_survivors_addresses(
+    service: tuple[Any, httpx.AsyncClient, dict[str, str]],
+) -> None:
+    """An event naming a profile merged away: the 301 is followed, the survivor's
+    addresses route the conversation and the survivor's id is kept."""
+    app, _client, _auth = service
+    sandbox = app.state.upstream.sandbox
+    simulator: GladlySimulator = sandbox.state.gladly
+    email, _ = _waiting_return(sandbox.state.world)
+    old = simulator.customer_for("someone-new@example.net")
+    survivor = simulator.customer_for(email)
+    conversation = simulator.open_conversation("someone-new@example.net", inbox="general")
+    event = simulator.conversation_created(conversation)  # names the old profile
+    simulator.merge(old["id"], survivor["id"])
+    assert await simulator.send(event) == 200
+    reads = [r.status for r in simulator.requests("GET", "/customer-profiles/")]
+    assert reads == [301, 200]
+    (patch,) = simulator.requests("PATCH")
+    assert patch.body == {"assignee": {"inboxId": inbox_id("returns")}}
+    async with app.state.store.reader() as session:
+        row = await db.get_gladly_conversation(session, conversation["id"])
+    assert row is not None and row.gladly_customer_id == survivor["id"]
+    assert email.lower() in row.emails

@@ -25,6 +25,7 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -32,6 +33,8 @@ import httpx
 import pytest
 from bench.server import free_port
 
+from loopdesk.gladly.reroute import SECRET_HEADER
+from loopdesk.gladly.signing import TIME_FORMAT, authorization_header
 from loopdesk.sandbox.seed import DEMO_EMAILS, DEMO_ORDER_NAMES, DEMO_ZIP, generate_world
 from loopdesk.settings import Settings
 
@@ -39,6 +42,9 @@ ENV_API_KEY = "env-api-key-Zq8v1T0pKx"
 WEBHOOK_SECRETS = ("whsec-old-4Fh2kLm9Qa", "whsec-new-8Rt3pWn6Yb")
 LOOP_TOKEN = "fake-loop-token-7Gd2Jx5Vq1"
 TRACKING_TOKEN = "fake-tracking-token-3Hs8Kc1Zm4"
+GLADLY_SIGNING_KEY = "gladly-signing-key-9Wc4Np7Rd2"
+GLADLY_WEBHOOK_SECRET = "gladly-webhook-secret-5Lm8Tq3Vz6"
+GLADLY_SECRETS = (GLADLY_SIGNING_KEY, GLADLY_WEBHOOK_SECRET)
 # A customer email that only ever travels inside request and webhook bodies.
 WEBHOOK_EMAIL = "dana.quill@example.com"
 ALLOWLIST_EMAIL = "marco.vesper@example.org"
@@ -48,6 +54,11 @@ UNMASKED_EMAIL = re.compile(r"[A-Za-z0-9._+\-]+(?:@|%40)[A-Za-z0-9\-]+(?:\.[A-Za
 _world = generate_world(Settings().sandbox_seed, Settings().sandbox_customers)
 OPEN_RETURNS = [rid for rid, r in _world.returns.items() if r.get("state") == "open"]
 KNOWN_RETURN = next(iter(_world.returns))
+
+
+def _gladly_lookup(level: str = "DETAILED") -> bytes:
+    query = {"emails": list(DEMO_EMAILS), "name": "Demo Customer"}
+    return json.dumps({"lookupLevel": level, "query": query, "uniqueMatchRequired": True}).encode()
 
 
 @dataclass(frozen=True)
@@ -62,6 +73,7 @@ class Case:
     auth: str | None = "key"  # "key", "env", a literal header value, or None
     headers: dict[str, str] = field(default_factory=dict)
     sign_with: str | None = None  # a secret: sign `content` as Loop does
+    gladly_sign: bool = False  # sign `content` with Gladly's signing key, as Gladly does
     expect: range = range(200, 300)
     fault: dict[str, Any] | None = None  # injected in the sandbox for this request only
     hide_table: str | None = None  # a table renamed away meanwhile: a database error
@@ -257,6 +269,62 @@ CASES: list[Case] = [
         json={"emails": ["not an address"], "orderName": "#1086"},
         expect=CLIENT_ERROR,
     ),
+    # Gladly's Lookup Adaptor and webhooks
+    Case(
+        "gladly lookup",
+        "POST",
+        "/gladly/lookup",
+        content=_gladly_lookup(),
+        auth=None,
+        gladly_sign=True,
+    ),
+    Case(
+        "gladly lookup basic",
+        "POST",
+        "/gladly/lookup",
+        content=_gladly_lookup("BASIC"),
+        auth=None,
+        gladly_sign=True,
+    ),
+    Case(
+        "gladly lookup unsigned",
+        "POST",
+        "/gladly/lookup",
+        content=_gladly_lookup(),
+        auth=None,
+        expect=CLIENT_ERROR,
+    ),
+    Case(
+        "gladly lookup bad signature",
+        "POST",
+        "/gladly/lookup",
+        content=_gladly_lookup(),
+        auth=None,
+        headers={
+            "Gladly-Time": "20261201T000000Z",
+            "Gladly-Authorization": "SigningAlgorithm=hmac-sha256, SignedHeaders=gladly-time, "
+            "Signature=" + "0" * 64,
+        },
+        expect=CLIENT_ERROR,
+    ),
+    Case(
+        "gladly webhook",
+        "POST",
+        "/webhooks/gladly",
+        content=json.dumps({"id": "ping-1", "type": "PING"}).encode(),
+        auth=None,
+        headers={SECRET_HEADER: GLADLY_WEBHOOK_SECRET},
+        expect=ANY,
+    ),
+    Case(
+        "gladly webhook wrong secret",
+        "POST",
+        "/webhooks/gladly",
+        content=json.dumps({"id": "ping-2", "type": "PING"}).encode(),
+        auth=None,
+        headers={SECRET_HEADER: "not-the-secret"},
+        expect=CLIENT_ERROR,
+    ),
     # Loop's webhooks
     Case("webhook", "POST", "/webhooks/loop", content=_event(), sign_with="new"),
     Case(
@@ -341,6 +409,17 @@ class Service:
     statuses: dict[str, int] = field(default_factory=dict)
 
 
+def _gladly_headers(path: str, body: bytes) -> dict[str, str]:
+    headers = {
+        "Content-Type": "application/json",
+        "Gladly-Time": datetime.now(UTC).strftime(TIME_FORMAT),
+    }
+    headers["Gladly-Authorization"] = authorization_header(
+        GLADLY_SIGNING_KEY, "POST", path, headers, body
+    )
+    return headers
+
+
 def _sign(body: bytes, secret: str) -> str:
     return base64.b64encode(hmac.new(secret.encode(), body, hashlib.sha256).digest()).decode()
 
@@ -373,6 +452,8 @@ def _base_env(tmp_path: Path) -> dict[str, str]:
         "LOOPDESK_LOG_LEVEL": "INFO",
         "LOOPDESK_API_KEY": ENV_API_KEY,
         "LOOPDESK_LOOP_WEBHOOK_SECRET": ",".join(WEBHOOK_SECRETS),
+        "LOOPDESK_GLADLY_SIGNING_KEY": GLADLY_SIGNING_KEY,
+        "LOOPDESK_GLADLY_WEBHOOK_SECRET": GLADLY_WEBHOOK_SECRET,
         "LOOPDESK_SANDBOX_RATE_LIMIT_PER_MINUTE": "0",
         "LOOPDESK_LOOKUP_TTL_S": "0",
         "LOOPDESK_LOOKUP_MEMORY_S": "0",
@@ -430,7 +511,7 @@ def sandbox_mode(tmp_path: Path) -> Iterator[Service]:
             database=tmp_path / "service.db",
             output=tmp_path / "service.log",
             api_key=key,
-            secrets=[key, ENV_API_KEY, *WEBHOOK_SECRETS],
+            secrets=[key, ENV_API_KEY, *WEBHOOK_SECRETS, *GLADLY_SECRETS],
         )
 
 
@@ -460,7 +541,14 @@ def loop_token_mode(tmp_path: Path) -> Iterator[Service]:
                 database=tmp_path / "service.db",
                 output=tmp_path / "service.log",
                 api_key=key,
-                secrets=[key, ENV_API_KEY, *WEBHOOK_SECRETS, LOOP_TOKEN, TRACKING_TOKEN],
+                secrets=[
+                    key,
+                    ENV_API_KEY,
+                    *WEBHOOK_SECRETS,
+                    *GLADLY_SECRETS,
+                    LOOP_TOKEN,
+                    TRACKING_TOKEN,
+                ],
             )
 
 
@@ -491,6 +579,8 @@ def _run(service: Service, case: Case, *, sandbox_mode: bool) -> None:
     if case.sign_with is not None and case.content is not None:
         secret = WEBHOOK_SECRETS[0] if case.sign_with == "old" else WEBHOOK_SECRETS[1]
         headers["X-Loop-Signature"] = _sign(case.content, secret)
+    if case.gladly_sign and case.content is not None:
+        headers |= _gladly_headers(case.path, case.content)
     if case.fault is not None:
         added = httpx.post(
             f"{service.control}/faults", json=case.fault, headers=service.control_headers

@@ -37,6 +37,8 @@ from loopdesk.settings import Settings
 API_PATH = "/api/v1"
 SETTINGS = ("LOOPDESK_GLADLY_BASE_URL", "LOOPDESK_GLADLY_API_USER", "LOOPDESK_GLADLY_API_TOKEN")
 CLOSED = "CLOSED"
+# Merges chain (A into B, later B into C); a longer chain is refused, not followed.
+MAX_MERGE_HOPS = 3
 
 
 class GladlyError(LoopError):
@@ -249,10 +251,22 @@ class GladlyClient(AsyncClosing):
         )
 
     async def customer(self, customer_id: str) -> Profile:
-        """`GET /customer-profiles/{id}`: the profile's email addresses."""
-        body = await self._call(
-            "GET", f"/customer-profiles/{_seg(customer_id)}", endpoint="gladly.customer"
-        )
+        """`GET /customer-profiles/{id}`: the profile's email addresses. A profile merged
+        into another answers 301 with `meta.new`; the survivor is read instead (its
+        `id` is then the survivor's)."""
+        current, seen = customer_id, [customer_id]
+        while True:
+            try:
+                body = await self._call(
+                    "GET", f"/customer-profiles/{_seg(current)}", endpoint="gladly.customer"
+                )
+                break
+            except GladlyRejected as exc:
+                survivor = merged_into(exc)
+                if survivor is None or survivor in seen or len(seen) > MAX_MERGE_HOPS:
+                    raise
+                seen.append(survivor)
+                current = survivor
         if not isinstance(body, dict) or not isinstance(body.get("id"), str):
             raise _shape("gladly.customer", "a customer profile")
         emails = body.get("emails")
@@ -288,6 +302,14 @@ class GladlyClient(AsyncClosing):
             endpoint="gladly.note",
             json_body={"content": {"body": body}},
         )
+
+
+def merged_into(exc: GladlyRejected) -> str | None:
+    """The surviving profile's id when Gladly answered 301 for a merged profile."""
+    if exc.status != 301:
+        return None
+    meta = _object(_object(exc.body).get("meta"))
+    return _text(meta.get("new"))
 
 
 def _seg(value: str) -> str:

@@ -1,12 +1,13 @@
 """Re-routing open Gladly conversations to the inbox of their customer's routing queue.
 
-Three things place a conversation. Gladly's `CONVERSATION/CREATED` and
+Three things place a conversation. Gladly's `CONVERSATION/CREATED`, `REOPENED` and
 `CONTACT/MESSAGE_RECEIVED` webhooks (`POST /webhooks/gladly`): the event is stored
 first, then its customer's addresses are read from Gladly, the customer is routed
 (`routing.service.route_customer`, which fetches from Loop when the store is not fresh)
 and their standing outcome brought up to date (`Rerouter.reroute`). And loopdesk's own
 `routing.changed`: every Gladly conversation keeps the routing outcome it was last
-placed by (`gladly_conversations.outcome_at`), so the open conversations of a customer
+placed by (`gladly_conversations.outcome_at`), so the open conversations (those Gladly
+has not told of as `CONVERSATION/CLOSED`, nor was found closed) of a customer
 whose outcome has changed since are found in the store by a sweep, which a change wakes
 at once (`Rerouter.listeners`) and which also runs every `SWEEP_S` for the changes other
 processes made (`loopdesk routing scan`, other workers).
@@ -71,8 +72,13 @@ SECRET_HEADER = "X-Loopdesk-Gladly-Secret"  # noqa: S105 - a header name
 SANDBOX_WEBHOOK_SECRET = "sandbox-gladly-secret"  # noqa: S105
 PING = "PING"
 CONVERSATION_CREATED = "CONVERSATION/CREATED"
+CONVERSATION_REOPENED = "CONVERSATION/REOPENED"
+CONVERSATION_CLOSED = "CONVERSATION/CLOSED"
 MESSAGE_RECEIVED = "CONTACT/MESSAGE_RECEIVED"
-HANDLED = (CONVERSATION_CREATED, MESSAGE_RECEIVED)
+# Created, reopened and a new message place the conversation; closed takes it out of
+# the sweep (a closed conversation is never moved) until it reopens.
+PLACING = (CONVERSATION_CREATED, CONVERSATION_REOPENED, MESSAGE_RECEIVED)
+HANDLED = (*PLACING, CONVERSATION_CLOSED)
 ACTION = "gladly.move"
 ACTOR = "gladly"  # the audit rows' key name
 CLOSED = "CLOSED"
@@ -375,9 +381,15 @@ class GladlyRerouter:
         """Apply one stored event and settle its row; the result. Never raises."""
         assert event.conversation_id is not None and event.customer_id is not None
         try:
-            placement = await self.on_conversation(
-                event.conversation_id, event.customer_id, inbox_id=event.inbox_id, cause=event.type
-            )
+            if event.type == CONVERSATION_CLOSED:
+                placement = await self.on_closed(event.conversation_id)
+            else:
+                placement = await self.on_conversation(
+                    event.conversation_id,
+                    event.customer_id,
+                    inbox_id=event.inbox_id,
+                    cause=event.type,
+                )
         except Exception as exc:
             transient = isinstance(exc, (*TRANSIENT, SQLAlchemyError))
             reason = exc.code if isinstance(exc, LoopdeskError) else type(exc).__name__
@@ -413,6 +425,12 @@ class GladlyRerouter:
 
     # --- placing conversations --------------------------------------------------------
 
+    async def on_closed(self, conversation_id: str) -> Placement:
+        """Gladly closed the conversation: the sweep leaves it until it reopens."""
+        async with self.store.session() as session:
+            await db.close_gladly_conversation(session, conversation_id, at=datetime.now(UTC))
+        return Placement(conversation_id, "closed")
+
     async def on_conversation(
         self,
         conversation_id: str,
@@ -428,7 +446,9 @@ class GladlyRerouter:
         if known is not None and known.gladly_customer_id == gladly_customer_id and known.emails:
             emails = list(known.emails)
         else:
-            emails = list((await self.client.customer(gladly_customer_id)).emails)
+            profile = await self.client.customer(gladly_customer_id)
+            # A merged profile is read through to its survivor, whose id is kept.
+            gladly_customer_id, emails = profile.id, list(profile.emails)
         if not emails:
             async with self.store.session() as session:
                 await db.save_gladly_conversation(

@@ -140,6 +140,8 @@ class GladlySimulator:
         self.limiter = RollingLimiter(rate_per_s, window_s=1.0, retry_after=True)
         self.inboxes = {inbox_id(q): name for q, name in INBOXES.items()}
         self.customers: dict[str, dict[str, Any]] = {}
+        # A merged-away profile id -> the id it was merged into (Gladly answers 301).
+        self.merged: dict[str, str] = {}
         self.conversations: dict[str, dict[str, Any]] = {}
         self.items: dict[str, list[dict[str, Any]]] = {}
         self.log: deque[Logged] = deque(maxlen=MAX_LOG)
@@ -167,6 +169,32 @@ class GladlySimulator:
         }
         self.customers[profile["id"]] = profile
         return profile
+
+    def merge(self, old_id: str, into_id: str) -> None:
+        """Merge profile `old_id` into `into_id`, as an agent merging two profiles does:
+        its addresses and conversations move to the survivor, and reading the old id
+        answers 301 with `meta: {old, new}`."""
+        old = self.customers.pop(old_id)
+        survivor = self.customers[into_id]
+        known = {e["normalized"] for e in survivor["emails"]}
+        for email in old["emails"]:
+            if email["normalized"] not in known:
+                survivor["emails"].append({**email, "primary": False})
+        survivor["updatedAt"] = _stamp(utcnow())
+        for conversation in self.conversations.values():
+            if conversation["customerId"] == old_id:
+                conversation["customerId"] = into_id
+        for merged_away, into in list(self.merged.items()):
+            if into == old_id:
+                self.merged[merged_away] = into_id
+        self.merged[old_id] = into_id
+
+    def close(self, conversation_id: str) -> dict[str, Any]:
+        """Close a conversation, as an agent does."""
+        conversation = self.conversations[conversation_id]
+        conversation["status"] = "CLOSED"
+        conversation["closedAt"] = _stamp(utcnow())
+        return conversation
 
     def open_conversation(
         self, email: str, *, inbox: str | None = None, channel: str = "CHAT", text: str = ""
@@ -259,8 +287,12 @@ class GladlySimulator:
         }
 
     def conversation_created(self, conversation: Mapping[str, Any]) -> dict[str, Any]:
+        return self.conversation_event("CONVERSATION/CREATED", conversation)
+
+    def conversation_event(self, type: str, conversation: Mapping[str, Any]) -> dict[str, Any]:
+        """`CONVERSATION/CREATED`, `CLOSED` or `REOPENED`: they share one content."""
         return self.event(
-            "CONVERSATION/CREATED",
+            type,
             {
                 "customerId": conversation["customerId"],
                 "conversationId": conversation["id"],
@@ -473,7 +505,15 @@ async def list_items(request: Request, simulator: GladlySimulator) -> Response:
 
 
 async def get_customer(request: Request, simulator: GladlySimulator) -> Response:
-    found = simulator.customers.get(request.path_params["customer_id"])
+    wanted = request.path_params["customer_id"]
+    merged_into = simulator.merged.get(wanted)
+    if merged_into is not None:
+        return json_response(
+            {"meta": {"old": wanted, "new": merged_into}},
+            301,
+            headers={"Location": f"{API_PREFIX}/customer-profiles/{merged_into}"},
+        )
+    found = simulator.customers.get(wanted)
     if found is None:
         return _errors(404, "not_exist", "customer does not exist")
     return json_response(found)

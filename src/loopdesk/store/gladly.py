@@ -248,6 +248,19 @@ async def release_gladly_conversation(
     )
 
 
+async def close_gladly_conversation(
+    session: AsyncSession, conversation_id: str, *, at: datetime
+) -> bool:
+    """Mark a conversation closed (Gladly said so), so no sweep looks at it again until
+    it reopens; False when loopdesk never saw it."""
+    statement = (
+        update(gladly_conversations)
+        .where(gladly_conversations.c.id == conversation_id)
+        .values(status=CLOSED, updated_at=at)
+    )
+    return await rowcount(session, statement) > 0
+
+
 async def gladly_conversations_to_check(
     session: AsyncSession, *, now: datetime, after: str = "", limit: int = 100
 ) -> list[tuple[GladlyConversationRow, datetime]]:
