@@ -34,8 +34,6 @@ from loopdesk.domain.drafts.values import (
 )
 from loopdesk.errors import InvalidUpstreamData
 
-# --- reading a draft -----------------------------------------------------------------
-
 
 def parse_draft(body: Any) -> Draft:
     """Any draft endpoint's 2xx body (initialize, items, reason, ..., submit, get, cancel)."""
@@ -59,7 +57,8 @@ def parse_draft(body: Any) -> Draft:
         state=read_text(draft.get("state"), "draft_return.state"),
         returning_items=tuple(_returning_item(raw, at) for at, raw in as_objects(items, items_at)),
         cart_items=tuple(
-            _cart_item(raw, at) for at, raw in as_objects(draft.get("cart_items"), "cart_items")
+            _cart_item(raw, at)
+            for at, raw in as_objects(draft.get("cart_items"), "draft_return.cart_items")
         ),
         links=parse_links(root),
         exchange_options=_exchange_catalog(context.get("exchange_options")),
