@@ -16,8 +16,6 @@ from loopdesk.domain.drafts.values import (
 )
 from loopdesk.errors import InvalidUpstreamData
 
-# --- return details ------------------------------------------------------------------
-
 # ISO 4217 minor-unit digits where they are not 2, for amounts Loop sends as decimal text.
 _ZERO_DECIMAL = frozenset(
     {"BIF", "CLP", "DJF", "GNF", "ISK", "JPY", "KMF", "KRW", "PYG", "RWF", "UGX", "UYI"}

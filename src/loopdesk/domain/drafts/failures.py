@@ -20,9 +20,6 @@ NO_RETURNING_ITEM = (
 LOOKUP_NEEDS_AN_ID = "a return lookup requires at least one of: returnId, orderId, or orderName"
 
 
-# --- errors: the peer's rules ----------------------------------------------------------
-
-
 def error_list(body: Any) -> list[Any] | None:
     errors = body.get("errors") if isinstance(body, dict) else None
     return errors if isinstance(errors, list) and errors else None

@@ -44,9 +44,6 @@ CALL_RELS: Mapping[str, str] = MappingProxyType(
 _HAL_SELF = "self"
 
 
-# --- links: the next legal steps -------------------------------------------------------
-
-
 def parse_links(body: Any) -> tuple[Link, ...]:
     """The `links` array of `/api/v1`, or HAL-Forms `_links` + `_templates` (newer versions).
 
@@ -70,7 +67,8 @@ def parse_links(body: Any) -> tuple[Link, ...]:
             if rel == _HAL_SELF:
                 self_href = self_href or href
                 continue
-            found.append(_hal_link(rel, href, link, as_mapping(templates.get(rel), "_templates")))
+            template = as_mapping(templates.get(rel), f"_templates.{rel}")
+            found.append(_hal_link(rel, href, link, template))
     for name, value in templates.items():
         if name in hal_links:
             continue
@@ -119,13 +117,11 @@ def allows(draft: Draft, rel: str) -> bool:
 
 def link_for(draft: Draft, rel: str, *, returning_item_id: str | int | None = None) -> Link | None:
     """The link for `rel`, for one returning item when given (its id in the link's path)."""
+    segment = None
+    if returning_item_id is not None:
+        segment = f"/returning-items/{input_id(returning_item_id, 'returning_item_id')}/"
     for link in draft.links:
-        if link.rel != rel:
-            continue
-        if returning_item_id is None:
-            return link
-        item = input_id(returning_item_id, "returning_item_id")
-        if f"/returning-items/{item}/" in f"{link.href.split('?')[0]}/":
+        if link.rel == rel and (segment is None or segment in link.href.split("?")[0] + "/"):
             return link
     return None
 

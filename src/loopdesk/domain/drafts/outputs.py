@@ -20,8 +20,6 @@ from loopdesk.domain.drafts.models import (
 from loopdesk.domain.drafts.values import input_id
 from loopdesk.errors import InvalidUpstreamData, LoopAuthError, LoopdeskError, LoopValidationError
 
-# --- the peer's outputs ------------------------------------------------------------------
-
 
 def check_eligibility_output(draft: Draft) -> dict[str, Any]:
     line_items = draft.order.line_items if draft.order else ()
