@@ -126,9 +126,25 @@ class LoopValidationError(LoopError):
     code = "loop_validation_error"
     http_status = 422
 
-    def __init__(self, message: str, *, errors: list[dict[str, str]], **kw: Any) -> None:
+    def __init__(self, message: str, *, errors: list[dict[str, Any]], **kw: Any) -> None:
         super().__init__(message, details={"errors": errors}, **kw)
         self.errors = errors
+
+
+class DraftRejected(LoopValidationError):
+    """422 from Loop's Draft Returns API. `errors` is the peer's structured list: entries
+    read from Loop's `errors` array keep their `code` (None when Loop sent none); a body
+    without that array gives one entry with only `message`."""
+
+    code = "loop_draft_rejected"
+
+
+class DraftStepNotAllowed(LoopdeskError):
+    """The draft's `links` do not offer this step now (`details.nextSteps` lists those
+    that are)."""
+
+    code = "draft_step_not_allowed"
+    http_status = 409
 
 
 class ConversationConflict(LoopdeskError):

@@ -11,6 +11,7 @@ path (store, freshness, limits).
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cached_property
 
 import httpx
 from fastapi import FastAPI
@@ -26,6 +27,7 @@ from loopdesk.guides.context import GuideServices
 from loopdesk.guides.engine import GuideEngine
 from loopdesk.guides.render import Renderer
 from loopdesk.loop.closing import AsyncClosing
+from loopdesk.loop.drafts import LoopDraftsClient
 from loopdesk.loop.returns import LoopReturnsClient
 from loopdesk.loop.tracking import OrderTrackingClient
 from loopdesk.policy.file import Policy, load_policy
@@ -92,6 +94,11 @@ class Upstream(AsyncClosing):
             tracking=tracking,
             gladly=GladlyClient.from_settings(settings),
         )
+
+    @cached_property
+    def drafts(self) -> LoopDraftsClient:
+        """Loop's Draft Returns API on the returns client's HTTP path (closed with it)."""
+        return LoopDraftsClient.over(self.returns)
 
     @property
     def gladly_simulated(self) -> bool:
