@@ -76,6 +76,7 @@ _OTHER_ROUTES: tuple[tuple[str, str, Handler], ...] = (
     ("DELETE", "/_sandbox/webhooks", control.clear_webhooks),
     ("POST", "/_sandbox/returns/{return_id}/label", control.update_label),
     ("POST", "/_sandbox/returns/{return_id}/touch", control.touch_return),
+    ("POST", "/_sandbox/details", return_details.configure),
     *draft_control.ROUTES,
 )
 
