@@ -94,6 +94,11 @@ class Settings(BaseSettings):
     # `serve` with the in-process sandbox: its webhooks go to the service itself.
     sandbox_webhooks_to_self: bool = True
     sandbox_customers: int = Field(default=240, ge=1)
+    # Draft returns (Return Create API): how long a draft lives before it is `expired`,
+    # and the shape GET .../totals answers in (`peer`: Gladly's app's `{"data": ...}`;
+    # `documented`: the draft response, whose `draft_return.totals` Loop documents).
+    sandbox_draft_ttl_seconds: int = Field(default=86_400, ge=1)
+    sandbox_totals_shape: str = Field(default="peer", pattern="^(peer|documented)$")
 
     # Upstream client behaviour.
     http_connect_timeout_s: float = Field(default=3.0, gt=0)

@@ -26,6 +26,8 @@ from loopdesk.sandbox import (
     webhooks,
 )
 from loopdesk.sandbox.data import load_world
+from loopdesk.sandbox.drafts import control as draft_control
+from loopdesk.sandbox.drafts import routes as drafts
 from loopdesk.sandbox.faults import FaultController
 from loopdesk.sandbox.middleware import SandboxMiddleware
 from loopdesk.sandbox.ratelimit import RollingLimiter
@@ -57,6 +59,7 @@ _LOOP_ROUTES: tuple[tuple[str, str, Handler], ...] = (
     ("GET", "/webhooks/{webhook_id}", subscriptions.get_webhook),
     ("PUT", "/webhooks/{webhook_id}", subscriptions.update_webhook),
     ("DELETE", "/webhooks/{webhook_id}", subscriptions.delete_webhook),
+    *drafts.ROUTES,
 )
 _OTHER_ROUTES: tuple[tuple[str, str, Handler], ...] = (
     ("GET", "/api/v2/returns", loop_returns.list_returns),
@@ -73,6 +76,8 @@ _OTHER_ROUTES: tuple[tuple[str, str, Handler], ...] = (
     ("DELETE", "/_sandbox/webhooks", control.clear_webhooks),
     ("POST", "/_sandbox/returns/{return_id}/label", control.update_label),
     ("POST", "/_sandbox/returns/{return_id}/touch", control.touch_return),
+    ("POST", "/_sandbox/details", return_details.configure),
+    *draft_control.ROUTES,
 )
 
 
@@ -83,7 +88,7 @@ def create_sandbox_app(settings: Settings | None = None, world: World | None = N
     `webhooks.configure_webhooks`), `app.state.subscriptions` the URLs subscribed through
     Loop's webhooks API; both receive the webhooks. `await app.state.webhook_tasks_drained()`
     waits for the deliveries under way. `app.state.gladly` is the Gladly simulator
-    (`sandbox.gladly`).
+    (`sandbox.gladly`). `app.state.drafts` holds the draft returns (`sandbox.drafts`).
     """
     settings = settings or Settings()
     if world is None:
@@ -120,6 +125,7 @@ def create_sandbox_app(settings: Settings | None = None, world: World | None = N
     app.state.settings = settings
     app.state.world = world
     app.state.faults = faults
+    draft_control.install(app, settings)
     webhooks.install(app)
     subscriptions.install(app, webhooks.shop_id(world))
     gladly.install(app, settings)  # the Gladly simulator, under /gladly

@@ -80,20 +80,62 @@ class Product:
     price: str
     sku: str
     variants: tuple[str, ...]
+    # What each part of a variant title names ("Color / Size"), for exchange catalogs.
+    options: tuple[str, ...] = ()
+    product_type: str | None = None
 
 
 PRODUCTS = (
-    Product("t-shirt (short): product managers", "29.99", "TS-PM", ("Small", "Medium", "Large")),
-    Product("Linen Shirt", "54.00", "LS", ("White / S", "White / M", "White / L", "Navy / M")),
-    Product("Merino Crew Sweater", "89.00", "MCS", ("Oat / S", "Oat / M", "Charcoal / M")),
-    Product("Slim Chino", "68.00", "SC", ("30 / 30", "32 / 30", "32 / 32", "34 / 32")),
-    Product("Canvas Sneaker", "75.00", "CSN", ("8", "9", "10", "11")),
-    Product("Packable Rain Jacket", "120.00", "PRJ", ("Olive / M", "Olive / L", "Black / L")),
-    Product("Wool Beanie", "24.00", "WB", ("Rust", "Black", "Heather Grey")),
-    Product("Everyday Tote", "45.00", "ET", ("Black", "Sand")),
-    Product("Running Short", "38.50", "RS", ("S", "M", "L")),
-    Product("Silk Scarf", "62.25", "SS", ("Floral", "Stripe")),
+    Product(
+        "t-shirt (short): product managers",
+        "29.99",
+        "TS-PM",
+        ("Small", "Medium", "Large"),
+        ("Size",),
+        "T-Shirts",
+    ),
+    Product(
+        "Linen Shirt",
+        "54.00",
+        "LS",
+        ("White / S", "White / M", "White / L", "Navy / M"),
+        ("Color", "Size"),
+        "Shirts",
+    ),
+    Product(
+        "Merino Crew Sweater",
+        "89.00",
+        "MCS",
+        ("Oat / S", "Oat / M", "Charcoal / M"),
+        ("Color", "Size"),
+        "Knitwear",
+    ),
+    Product(
+        "Slim Chino",
+        "68.00",
+        "SC",
+        ("30 / 30", "32 / 30", "32 / 32", "34 / 32"),
+        ("Waist", "Length"),
+        "Trousers",
+    ),
+    Product("Canvas Sneaker", "75.00", "CSN", ("8", "9", "10", "11"), ("Size",), "Shoes"),
+    Product(
+        "Packable Rain Jacket",
+        "120.00",
+        "PRJ",
+        ("Olive / M", "Olive / L", "Black / L"),
+        ("Color", "Size"),
+        "Outerwear",
+    ),
+    Product("Wool Beanie", "24.00", "WB", ("Rust", "Black", "Heather Grey"), ("Color",), None),
+    Product("Everyday Tote", "45.00", "ET", ("Black", "Sand"), ("Color",), "Bags"),
+    Product("Running Short", "38.50", "RS", ("S", "M", "L"), ("Size",), "Shorts"),
+    Product("Silk Scarf", "62.25", "SS", ("Floral", "Stripe"), ("Pattern",), "Accessories"),
 )
+# The shop's stock for exchanges, by (product, variant) index: these are sold out, these
+# cost more than the rest of their product (so exchanging into them leaves an amount due).
+SOLD_OUT = frozenset({(1, 3), (2, 0), (4, 3)})
+VARIANT_PRICES = {(5, 2): "135.00", (2, 2): "99.00"}
 
 # (parent_return_reason, return_reason), as Loop's two-level reasons read.
 RETURN_REASONS = (

@@ -36,6 +36,8 @@ class FaultSpec(BaseModel):
     times: int | None = Field(default=None, ge=0)
     method: str | None = None
     html: bool = False
+    # Serve the request, then answer `status` instead (the work done, the answer lost).
+    after: bool = False
 
 
 class WebhookSpec(BaseModel):
@@ -83,7 +85,10 @@ async def add_fault(request: Request) -> Response:
         spec = FaultSpec.model_validate(body if ok else None)
     except ValidationError as exc:
         return _invalid(exc)
-    _faults(request).add(**spec.model_dump())
+    try:
+        _faults(request).add(**spec.model_dump())
+    except ValueError as exc:
+        return json_response({"message": str(exc)}, 422)
     return json_response({"rules": [r.to_dict() for r in _faults(request).rules]}, 201)
 
 

@@ -4,6 +4,17 @@ A bad file must fail at start-up, never at the first request, so every field the
 simulator relies on is checked here and reported as `<path>: <where>: <reason>`.
 Return objects are only checked for what the simulator reads (id, customer,
 timestamps); the rest is served back untouched.
+
+For draft returns the file may also give `orders[].line_items`, `products`, `reasons`
+and `return_methods` (the contract), prices as "12.00" strings that become integer
+minor units (exact in the shop's currency, or the file is refused). Absent `reasons`
+or `return_methods` give the seeded world's; absent `products`, no exchange catalog.
+Additions of the sandbox, all optional: `shop.exchange_fee` ("0.00": a fee charged once
+per return with an exchange), `shop.draft_returns_enabled` (true: whether Loop has
+turned the Return Create API on for the shop), `products[].options` (option names for
+the parts of the variant titles, "Size" for "L" in "L / Blue"), `products[].image`,
+`products[].product_type`, `variants[].image`, `variants[].sku`, `reasons[].parent`
+(the parent reason the returns list shows).
 """
 
 from __future__ import annotations
@@ -15,6 +26,8 @@ from typing import Annotated, Any, Literal
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError
 
 from loopdesk.errors import ConfigError
+from loopdesk.sandbox.drafts.money import is_amount, minor_units
+from loopdesk.sandbox.seed_drafts import default_reasons, default_return_methods
 from loopdesk.sandbox.world import DEFAULT_SHOP, World, laravel, parse_ts, utcnow
 
 
@@ -33,7 +46,14 @@ def _return_id(value: Any) -> str | int:
     raise ValueError("must be a string or an integer")
 
 
+def _amount(value: str) -> str:
+    if not is_amount(value):
+        raise ValueError('not an amount such as "12.00"')
+    return value
+
+
 Timestamp = Annotated[str, AfterValidator(_timestamp)]
+Amount = Annotated[str, AfterValidator(_amount)]
 ReturnId = Annotated[Any, AfterValidator(_return_id)]
 
 
@@ -47,6 +67,8 @@ class _Shop(_Model):
     domain: str = DEFAULT_SHOP["domain"]
     currency: str = DEFAULT_SHOP["currency"]
     return_window_days: int = DEFAULT_SHOP["return_window_days"]
+    exchange_fee: Amount = DEFAULT_SHOP["exchange_fee"]
+    draft_returns_enabled: bool = DEFAULT_SHOP["draft_returns_enabled"]
 
 
 class _Return(_Model):
@@ -75,7 +97,7 @@ class _LineItem(_Model):
     id: int
     title: str
     variant_title: str | None = None
-    price: str | None = None
+    price: Amount | None = None
     product_id: int | None = None
     variant_id: int | None = None
     sku: str | None = None
@@ -99,6 +121,42 @@ class _Order(_Model):
         return data
 
 
+class _Variant(_Model):
+    id: int
+    title: str
+    price: Amount
+    inventory: int
+    image: str | None = None
+    sku: str | None = None
+
+
+class _Product(_Model):
+    id: int
+    title: str
+    variants: list[_Variant]
+    options: list[str] | None = None
+    image: str | None = None
+    product_type: str | None = None
+
+    def world_dict(self) -> dict[str, Any]:
+        data = self.model_dump()
+        if self.options is None:
+            data.pop("options")
+        return data
+
+
+class _Reason(_Model):
+    id: int
+    name: str
+    parent: str | None = None
+
+
+class _ReturnMethod(_Model):
+    id: int
+    name: str
+    type: str
+
+
 class _AllowlistEntry(_Model):
     id: int
     type: Literal["order", "product", "email", "product_tag"]
@@ -112,6 +170,9 @@ class _File(_Model):
     notes: dict[str, list[_Note]] = Field(default_factory=dict)
     orders: list[_Order] = Field(default_factory=list)
     allowlist: list[_AllowlistEntry] = Field(default_factory=list)
+    products: list[_Product] = Field(default_factory=list)
+    reasons: list[_Reason] | None = None
+    return_methods: list[_ReturnMethod] | None = None
 
 
 def load_world(path: Path) -> World:
@@ -142,7 +203,10 @@ def _build(path: Path, raw: dict[str, Any], parsed: _File) -> World:
         if key in returns:
             raise ConfigError(f"{path}: returns[{index}].id: duplicate return id {key!r}")
         returns[key] = item
+    _check_draft_data(path, parsed)
     loaded_at = laravel(utcnow())
+    reasons = parsed.reasons
+    methods = parsed.return_methods
     return World(
         shop=parsed.shop.model_dump(),
         returns=returns,
@@ -165,7 +229,51 @@ def _build(path: Path, raw: dict[str, Any], parsed: _File) -> World:
             }
             for e in parsed.allowlist
         ],
+        products=[p.world_dict() for p in parsed.products],
+        reasons=default_reasons() if reasons is None else [r.model_dump() for r in reasons],
+        return_methods=(
+            default_return_methods() if methods is None else [m.model_dump() for m in methods]
+        ),
     )
+
+
+def _check_draft_data(path: Path, parsed: _File) -> None:
+    """Ids the draft returns look things up by are unique, and every price is exact in
+    the shop's currency (no "12.50" yen)."""
+    currency = parsed.shop.currency
+
+    def unique(where: str, ids: list[int]) -> None:
+        seen: set[int] = set()
+        for index, value in enumerate(ids):
+            if value in seen:
+                raise ConfigError(f"{path}: {where.format(index)}.id: duplicate id {value}")
+            seen.add(value)
+
+    def exact(where: str, amount: str | None) -> None:
+        try:
+            if amount is not None:
+                minor_units(amount, currency)
+        except ValueError:
+            raise ConfigError(
+                f"{path}: {where}: {amount!r} is not an exact amount in {currency}"
+            ) from None
+
+    exact("shop.exchange_fee", parsed.shop.exchange_fee)
+    for o, order in enumerate(parsed.orders):
+        unique(f"orders[{o}].line_items[{{}}]", [i.id for i in order.line_items or ()])
+        for i, item in enumerate(order.line_items or ()):
+            exact(f"orders[{o}].line_items[{i}].price", item.price)
+    unique("products[{}]", [p.id for p in parsed.products])
+    seen: set[int] = set()
+    for p, product in enumerate(parsed.products):
+        for v, variant in enumerate(product.variants):
+            exact(f"products[{p}].variants[{v}].price", variant.price)
+            if variant.id in seen:
+                where = f"products[{p}].variants[{v}].id"
+                raise ConfigError(f"{path}: {where}: duplicate variant id {variant.id}")
+            seen.add(variant.id)
+    unique("reasons[{}]", [r.id for r in parsed.reasons or ()])
+    unique("return_methods[{}]", [m.id for m in parsed.return_methods or ()])
 
 
 def _describe(exc: ValidationError) -> str:

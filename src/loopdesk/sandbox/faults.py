@@ -5,6 +5,10 @@ rate), the `X-Sandbox-Fault` header of the request itself, and programmatic rule
 (`add`) that target paths and can fire a limited number of times. Latencies add up;
 for the failure itself the header wins over the rules (which then do not fire), and a
 rule over the error rate.
+
+A failing status normally answers instead of the request, which then never happens.
+With `after` the request is served first and its answer replaced by the failure: the
+upstream did the work (a return was submitted) but the client cannot know it.
 """
 
 from __future__ import annotations
@@ -32,6 +36,7 @@ class FaultRule:
     method: str | None = None
     fired: int = 0
     html: bool = False
+    after: bool = False
 
     def matches(self, method: str, target: str) -> bool:
         """`target` is the path, plus `?query` when there is one."""
@@ -56,6 +61,8 @@ class Fault:
     malformed: bool = False
     # An HTML error page (a proxy's or load balancer's) instead of Loop's JSON.
     html: bool = False
+    # Serve the request, then answer `status` instead of its real answer.
+    after: bool = False
 
     @property
     def fails(self) -> bool:
@@ -86,13 +93,17 @@ class FaultController:
         times: int | None = None,
         method: str | None = None,
         html: bool = False,
+        after: bool = False,
     ) -> None:
         """Apply a fault to requests whose path (or path?query) contains `path_contains`.
 
         Rules are tried in the order added and the first live one fires, so
         `add(status=500, times=2)` then `add()` means "fail twice, then succeed".
         `html=True` answers an HTML error page, with `status` (502 when not given).
+        `after=True` (with `status`) serves the request first, then answers `status`.
         """
+        if after and status is None and not html:
+            raise ValueError("after needs a status: the answer that replaces the real one")
         if status is not None and not 100 <= status <= 599:
             raise ValueError(f"status must be an HTTP status code, not {status}")
         if latency_ms < 0 or (retry_after is not None and retry_after < 0):
@@ -110,6 +121,7 @@ class FaultController:
                 times,
                 method,
                 html=html,
+                after=after,
             )
         )
 
@@ -146,19 +158,33 @@ class FaultController:
         if rule is not None:
             rule.fired += 1
             chosen = Fault(
-                0, rule.status, rule.retry_after, rule.hang, rule.malformed, html=rule.html
+                0,
+                rule.status,
+                rule.retry_after,
+                rule.hang,
+                rule.malformed,
+                html=rule.html,
+                after=rule.after,
             )
         status = chosen.status
         if not chosen.fails and self.error_rate > 0 and self._rng.random() < self.error_rate:
             status = 500
         latency = self.latency_ms + asked.latency_ms + (rule.latency_ms if rule else 0)
         return Fault(
-            latency, status, chosen.retry_after, chosen.hang, chosen.malformed, html=chosen.html
+            latency,
+            status,
+            chosen.retry_after,
+            chosen.hang,
+            chosen.malformed,
+            html=chosen.html,
+            # The error rate's 500s fail before the work, like any plain failure.
+            after=chosen.after and (chosen.status is not None or chosen.html),
         )
 
 
 def parse_fault_header(value: str) -> Fault:
-    """`latency=200; status=503`, `rate_limit`, `rate_limit=2`, `hang`, `malformed`, `html`.
+    """`latency=200; status=503`, `rate_limit`, `rate_limit=2`, `hang`, `malformed`, `html`,
+    `after` (with a status: `status=500; after`).
 
     A 429 carries `Retry-After` only when asked for (`rate_limit=2`, or `status=429;
     retry_after=2`): Loop documents none, so a bare `rate_limit` sends none.
@@ -167,7 +193,7 @@ def parse_fault_header(value: str) -> Fault:
     for directive in filter(None, (d.strip() for d in value.split(";"))):
         name, has_value, raw = (p.strip() for p in directive.partition("="))
         name = name.lower().replace("-", "_")
-        if name in ("hang", "malformed", "html") and not has_value:
+        if name in ("hang", "malformed", "html", "after") and not has_value:
             fields[name] = True
             continue
         if name == "rate_limit" and not has_value:
@@ -191,4 +217,6 @@ def parse_fault_header(value: str) -> Fault:
             fields["retry_after"] = number
         else:
             raise ValueError(f"X-Sandbox-Fault: unknown directive {directive!r}")
+    if fields.get("after") and "status" not in fields and not fields.get("html"):
+        raise ValueError("X-Sandbox-Fault: `after` needs a status (`status=500; after`)")
     return Fault(**fields)

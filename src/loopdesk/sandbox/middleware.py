@@ -85,6 +85,13 @@ class SandboxMiddleware:
         if fault.hang:
             await _hang(scope, receive, send)
             return
+        if fault.after:
+            refusal = self._refusal(api, headers)
+            if refusal is None:  # the request happens; its answer is lost
+                await self.app(scope, receive, _discard)
+            failure = _html_page(fault) if fault.html else _fault_response(fault, api)
+            await (refusal or failure)(scope, receive, send)
+            return
         if fault.html:
             await _html_page(fault)(scope, receive, send)
             return
@@ -117,6 +124,10 @@ class SandboxMiddleware:
         if self.limiter.retry_after:  # Loop documents none: only when asked for
             extra["Retry-After"] = retry_after_header(max(1, math.ceil(wait)))
         return json_response({"message": error_message(429)}, 429, headers=extra)
+
+
+async def _discard(message: Message) -> None:
+    """Where a served request's real answer goes under an `after` fault."""
 
 
 def _route_path(scope: Scope) -> str:

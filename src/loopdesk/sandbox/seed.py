@@ -29,6 +29,15 @@ from loopdesk.sandbox.catalog import (
     STATE_WEIGHTS,
     STATES_FOR_LABEL,
 )
+from loopdesk.sandbox.seed_drafts import (
+    DRAFT_PERSONAS,
+    default_reasons,
+    default_return_methods,
+    order_line_items,
+    persona_orders,
+    persona_seed,
+    products,
+)
 from loopdesk.sandbox.seed_returns import (
     OrderRef,
     ReturnPlan,
@@ -38,14 +47,20 @@ from loopdesk.sandbox.seed_returns import (
     tracking_code,
     tracking_url,
 )
-from loopdesk.sandbox.world import DEFAULT_SHOP, FIRST_NOTE_ID, World, iso, laravel
+from loopdesk.sandbox.world import (
+    DEFAULT_SHOP,
+    FIRST_NOTE_ID,
+    FIRST_RETURN_ID,
+    World,
+    iso,
+    laravel,
+)
 
 DEMO_EMAILS = ("primary@email.com", "secondary@email.com")
 # The demo's orders keep the names Loop's own fixtures use, so docs and demos can cite them.
 DEMO_ORDER_NAMES = ("#1086", "#1120")
 DEMO_ZIP = "43215"
 FIRST_ORDER_NUMBER = 1001
-FIRST_RETURN_ID = 25044000
 _COVERAGE = len(LABEL_STATUSES) * len(OUTCOMES)  # 63: every label x outcome pair once
 _IN_FLIGHT = tuple(s for s in SHIPMENT_STATUSES if s not in FINISHED_SHIPMENT_STATUSES)
 
@@ -91,10 +106,18 @@ def generate_world(seed: int = 1086, customers: int = 240, now: datetime | None 
         zip_code = f"{rng.randrange(1000, 99999):05d}"
         orders.extend(_person_orders(rng, now, emails, zip_code, cycles))
     customers_list = [list(DEMO_EMAILS), *people]
-    if customers > 1:
+    personas = customers > 1
+    if personas:
         orders.extend(_exception_orders(Random(seed * 7919 + 7), now))
         customers_list.extend([p.email] for p in EXCEPTION_PERSONAS)
-    return _assemble(rng, orders, customers_list)
+    reserved = {p.order_name for p in DRAFT_PERSONAS} if personas else set()
+    world = _assemble(rng, orders, customers_list, reserved)
+    if personas:
+        # Added after the others so their Loop order ids stay as they were.
+        world.orders.extend(persona_orders(persona_seed(seed), now))
+        world.orders.sort(key=lambda o: o["created_at"])
+        world.customers.extend([p.email] for p in DRAFT_PERSONAS)
+    return world
 
 
 def _today() -> datetime:
@@ -359,12 +382,14 @@ def _exception_orders(rng: Random, now: datetime) -> list[_Order]:
     return orders
 
 
-def _assemble(rng: Random, drafts: list[_Order], customers: list[list[str]]) -> World:
+def _assemble(
+    rng: Random, drafts: list[_Order], customers: list[list[str]], reserved: set[str]
+) -> World:
     shop = dict(DEFAULT_SHOP)
     drafts.sort(key=lambda o: o.created)
     pending: list[tuple[_Return, OrderRef]] = []
     orders = []
-    taken = {d.name for d in drafts if d.name}
+    taken = {d.name for d in drafts if d.name} | reserved
     numbers = (n for n in itertools.count(FIRST_ORDER_NUMBER) if f"#{n}" not in taken)
     for index, draft in enumerate(drafts):
         ref = OrderRef(
@@ -397,6 +422,12 @@ def _assemble(rng: Random, drafts: list[_Order], customers: list[list[str]]) -> 
         notes.setdefault(return_id, []).append(
             {"id": note_id, "content": text, "created_at": laravel(at)}
         )
+    by_order: dict[str, list[dict[str, Any]]] = {}
+    for built in returns.values():
+        by_order.setdefault(built["order_name"], []).append(built)
+    for order in orders:
+        if "line_items" not in order:
+            order["line_items"] = order_line_items(order, by_order.get(str(order["name"]), []))
     return World(
         shop=shop,
         returns=returns,
@@ -404,4 +435,7 @@ def _assemble(rng: Random, drafts: list[_Order], customers: list[list[str]]) -> 
         orders=orders,
         allowlist=[],
         customers=customers,
+        products=products(),
+        reasons=default_reasons(),
+        return_methods=default_return_methods(),
     )

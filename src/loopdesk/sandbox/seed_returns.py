@@ -130,19 +130,19 @@ def build_notes(rng: Random, plan: ReturnPlan, count: int) -> list[tuple[datetim
     return [(m.replace(microsecond=0), rng.choice(NOTE_TEXTS)) for m in moments]
 
 
-def _product_id(product: int) -> str:
+def product_id_of(product: int) -> str:
     return str(7469735116951 + product * 1_000)
 
 
-def _variant_id(product: int, variant: int) -> str:
+def variant_id_of(product: int, variant: int) -> str:
     return str(41845504639127 + product * 100 + variant)
 
 
-def _sku(product: int, variant: int) -> str:
+def sku_of(product: int, variant: int) -> str:
     return f"{PRODUCTS[product].sku}-{variant + 1:02d}"
 
 
-def _title(product: int, variant: int) -> str:
+def title_of(product: int, variant: int) -> str:
     return f"{PRODUCTS[product].title} - {PRODUCTS[product].variants[variant]}"
 
 
@@ -167,18 +167,18 @@ def build_return(
         if index < exchanged:
             # Even exchange: another variant of the same product at the same price.
             new_variant = (variant + 1 + rng.randrange(variants - 1)) % variants
-            exchange_variant = _variant_id(product, new_variant)
+            exchange_variant = variant_id_of(product, new_variant)
             out_of_stock = plan.out_of_stock and index == 0
             exchanges.append(
                 {
                     "exchange_id": digits(rng, 8),
                     "exchange_order_id": int(digits(rng, 13)),
                     "exchange_order_name": f"EXC-{order.number}-{index + 1}",
-                    "product_id": _product_id(product),
+                    "product_id": product_id_of(product),
                     "variant_id": exchange_variant,
-                    "sku": _sku(product, new_variant),
+                    "sku": sku_of(product, new_variant),
                     "type": "exchange",
-                    "title": _title(product, new_variant),
+                    "title": title_of(product, new_variant),
                     "price": money(price),
                     "discount": money(discount),
                     "tax": money(tax),
@@ -194,10 +194,10 @@ def build_return(
             {
                 "line_item_id": digits(rng, 9),
                 "provider_line_item_id": digits(rng, 14),
-                "product_id": _product_id(product),
-                "variant_id": _variant_id(product, variant),
-                "sku": _sku(product, variant),
-                "title": _title(product, variant),
+                "product_id": product_id_of(product),
+                "variant_id": variant_id_of(product, variant),
+                "sku": sku_of(product, variant),
+                "title": title_of(product, variant),
                 "price": money(-price),
                 "discount": money(discount),
                 "tax": money(tax),
@@ -249,7 +249,7 @@ def build_return(
         "tracking_number": label["tracking_number"],
         "label_status": label["label_status"],
         **_label_documents(extra, rid, plan),
-        "status_page_url": _status_page(shop, rid),
+        "status_page_url": status_page(shop, rid),
         "label_updated_at": label["label_updated_at"],
         "destination_id": rng.choice(DESTINATION_IDS),
         # A return with a label ships with Loop's prepaid label; the rest need none.
@@ -341,7 +341,7 @@ def _label(rng: Random, plan: ReturnPlan) -> dict[str, str]:
     }
 
 
-def _status_page(shop: dict[str, Any], rid: str) -> str:
+def status_page(shop: dict[str, Any], rid: str) -> str:
     domain = shop.get("domain", "company.loopreturns.com")
     token = uuid.uuid5(uuid.NAMESPACE_URL, f"https://{domain}/return/{rid}")
     return f"https://{domain}/#/return/{token}"

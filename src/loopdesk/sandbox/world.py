@@ -1,4 +1,5 @@
-"""The sandbox's in-memory state: one shop, its returns, notes, orders and allowlist.
+"""The sandbox's in-memory state: one shop, its returns, notes, orders and allowlist, and
+what Loop's Return Create API draws on (products, return reasons, return methods).
 
 Returns are kept as the raw dicts Loop would send, so whatever a data file holds is
 served back byte-for-byte in spirit; only the few fields the simulator filters on are
@@ -7,6 +8,7 @@ ever read.
 
 from __future__ import annotations
 
+import zlib
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -16,6 +18,10 @@ DEFAULT_SHOP: dict[str, Any] = {
     "domain": "company.loopreturns.com",
     "currency": "USD",
     "return_window_days": 30,
+    # Return Create API (draft returns): a fee charged once per return with an exchange,
+    # and whether Loop has enabled the (beta) API for the shop.
+    "exchange_fee": "0.00",
+    "draft_returns_enabled": True,
 }
 
 ALLOWLIST_TYPES = ("order", "product", "email", "product_tag")
@@ -23,6 +29,7 @@ ALLOWLIST_TYPES = ("order", "product", "email", "product_tag")
 # First ids handed out when the data holds none; shaped like the ids in Loop's fixtures.
 FIRST_NOTE_ID = 2825000
 FIRST_ALLOWLIST_ID = 3022800
+FIRST_RETURN_ID = 25044000
 
 
 def utcnow() -> datetime:
@@ -68,6 +75,11 @@ class World:
     notes: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
     orders: list[dict[str, Any]] = field(default_factory=list)
     allowlist: list[dict[str, Any]] = field(default_factory=list)
+    # The shop's catalog as the data file holds it (prices "12.00", `inventory` counts),
+    # its return reasons `{id, name, parent?}` and return methods `{id, name, type}`.
+    products: list[dict[str, Any]] = field(default_factory=list)
+    reasons: list[dict[str, Any]] = field(default_factory=list)
+    return_methods: list[dict[str, Any]] = field(default_factory=list)
     # Each person's addresses, primary first (seeded worlds only; files do not carry it).
     customers: list[list[str]] = field(default_factory=list)
     next_note_id: int = FIRST_NOTE_ID
@@ -122,6 +134,37 @@ class World:
 
     def find_order(self, name: str) -> dict[str, Any] | None:
         return next((o for o in self.orders if o["name"] == name), None)
+
+    def add_return(self, item: dict[str, Any]) -> None:
+        self.returns[str(item["id"])] = item
+
+    def new_return_id(self) -> str:
+        """An id above every numeric one held (Loop's ids grow with time)."""
+        numeric = [int(k) for k in self.returns if k.isascii() and k.isdigit()]
+        return str(max([FIRST_RETURN_ID, *numeric]) + 17)
+
+    def order_ids(self, name: str) -> tuple[str, str]:
+        """(Loop's order id, the shop platform's order id) of an order, as its returns
+        carry them; an order without returns gets ids derived from its name."""
+        for item in self.returns.values():
+            if item.get("order_name") == name and item.get("order_id"):
+                return str(item["order_id"]), str(item.get("provider_order_id") or "")
+        stamp = zlib.crc32(name.encode("utf-8"))
+        return str(60000000 + stamp % 10_000_000), str(5800000000000 + stamp)
+
+    def returns_for_order(self, name: str) -> list[dict[str, Any]]:
+        return [r for r in self.returns.values() if r.get("order_name") == name]
+
+    def find_product(self, product_id: int | None) -> dict[str, Any] | None:
+        return next((p for p in self.products if p["id"] == product_id), None)
+
+    def find_variant(self, variant_id: int) -> tuple[dict[str, Any], dict[str, Any]] | None:
+        """(product, variant) for a variant id anywhere in the catalog."""
+        for product in self.products:
+            for variant in product["variants"]:
+                if variant["id"] == variant_id:
+                    return product, variant
+        return None
 
     def orders_for_emails(self, emails: list[str]) -> list[dict[str, Any]]:
         """Orders placed with any of `emails` (case-insensitive), newest first."""
