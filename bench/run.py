@@ -121,10 +121,15 @@ def main() -> int:
             }
             results.update(asyncio.run(cold_lookups(base_url, Path(tmp), ROUNDS)))
         tmp_path = Path(tmp)
-        results.update(warm_lookup(tmp_path, clients=64, seconds=4 if QUICK else 15))
         events = 300 if QUICK else 2000
-        results["webhook_events_per_s_sqlite"] = webhooks(
-            tmp_path, f"sqlite+aiosqlite:///{tmp_path}/hooks.db", events
+        results.update(
+            warm_lookup(
+                tmp_path,
+                clients=64,
+                seconds=4 if QUICK else 15,
+                chunks=2 if QUICK else 5,
+                webhook_events=events,
+            )
         )
         postgres = asyncio.run(_postgres_database())
         if postgres is None:

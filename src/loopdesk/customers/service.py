@@ -8,16 +8,23 @@
   explicit `nothing_fetched` error, so "no returns" is never mistaken for an answer.
 - The same bounds on every path (addresses, returns per address, days, orders): the
   store answers what Loop would have.
+- A store-served view stays in memory for `lookup_memory_s`, encoded once: callers in
+  that moment share its bytes, and before it lapses one store read refreshes it in the
+  background, so under load no caller waits on the store.
 """
 
 from __future__ import annotations
 
 import asyncio
+import json
 import time
 from collections import Counter
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any, Literal
+
+import structlog
 
 from loopdesk import store as db
 from loopdesk.customers.fetch_lock import FetchLock
@@ -27,9 +34,43 @@ from loopdesk.customers.singleflight import SingleFlight
 from loopdesk.customers.view import CustomerView, LookupIssue, LookupMeta
 from loopdesk.settings import Settings
 
+log = structlog.get_logger(__name__)
+
 LOCK_WAIT_S = 15.0
 MEMORY_ENTRIES = 10_000
 LOCK_POLL_S = 0.05
+# A view held in memory is refreshed from the store once this share of its hold has
+# passed, while it is still served: the refresh lands before the hold lapses.
+REFRESH_AHEAD = 0.5
+
+
+def encode(view: CustomerView) -> bytes:
+    """The contract's JSON of a view, as the API sends it (compact UTF-8)."""
+    return json.dumps(
+        view.to_json(), ensure_ascii=False, allow_nan=False, separators=(",", ":")
+    ).encode()
+
+
+@dataclass(eq=False)
+class Answer:
+    """A lookup's view and its JSON, encoded at most once however many callers share it."""
+
+    view: CustomerView
+    _body: bytes | None = field(default=None, repr=False)
+
+    def body(self) -> bytes:
+        if self._body is None:
+            self._body = encode(self.view)
+        return self._body
+
+
+@dataclass(eq=False)
+class _Held:
+    """A store-served answer in memory: served until `until`, refreshed from `refresh_at`."""
+
+    answer: Answer
+    until: float
+    refresh_at: float
 
 
 class CustomerService:
@@ -50,29 +91,44 @@ class CustomerService:
         self.options = LookupOptions.from_settings(settings)
         self.source: Literal["loop", "sandbox"] = source
         self._flights: SingleFlight[CustomerView] = SingleFlight()
-        self._reads: SingleFlight[CustomerView | None] = SingleFlight()
+        self._reads: SingleFlight[Answer | None] = SingleFlight()
         self._lock = FetchLock(settings.redis_url) if settings.redis_url else None
         # Views read from the store, kept in memory for a moment: a console polling one
         # customer costs no query. Local writes clear it; other workers' writes show
         # within `lookup_memory_s`.
-        self._recent: dict[str, tuple[float, CustomerView]] = {}
+        self._recent: dict[str, _Held] = {}
+        # Bumped by `invalidate`: a store read that began before a local write must not
+        # put what it read back into memory.
+        self._generation = 0
+        self._refreshing: set[asyncio.Task[Any]] = set()
         # Told of the addresses after a whole fetch from Loop was stored (routing
         # compares the customer's outcome); it must not raise.
         self._on_refresh = on_refresh
 
     def invalidate(self) -> None:
+        self._generation += 1
         self._recent.clear()
 
     async def aclose(self) -> None:
+        for task in list(self._refreshing):
+            task.cancel()
+        if self._refreshing:
+            await asyncio.wait(self._refreshing)
         if self._lock is not None:
             await self._lock.aclose()
 
     async def lookup(self, emails: list[str], *, fresh: bool = False) -> CustomerView:
+        return (await self.answer(emails, fresh=fresh)).view
+
+    async def answer(self, emails: list[str], *, fresh: bool = False) -> Answer:
+        """`lookup`'s view with its JSON (what the API sends), shared while held."""
         usable = usable_emails(emails)
         addresses = usable[: self.options.max_emails]
-        view = await self._lookup(addresses, fresh=fresh)
+        answer = await self._lookup(addresses, fresh=fresh)
         dropped = usable[self.options.max_emails :]
-        return _with_dropped(view, dropped, self.options.max_emails) if dropped else view
+        if not dropped:
+            return answer
+        return Answer(_with_dropped(answer.view, dropped, self.options.max_emails))
 
     async def stored(self, emails: list[str]) -> CustomerView:
         """What the store holds for these addresses, however old, marked stale (with
@@ -93,20 +149,63 @@ class CustomerService:
         )
         return view.model_copy(update={"meta": meta})
 
-    async def _lookup(self, addresses: list[str], *, fresh: bool) -> CustomerView:
-        key = "|".join(sorted(a.lower() for a in addresses))
+    def held(self, emails: list[str]) -> Answer | None:
+        """What `answer(emails)` would give from memory now, without waiting; None when
+        it would wait (a store read, a fetch) or say more (dropped addresses). Raises
+        `InvalidInput` as `answer` does."""
+        usable = usable_emails(emails)
+        if len(usable) > self.options.max_emails:
+            return None
+        return self._from_memory(_key(usable), usable)
+
+    def _from_memory(self, key: str, addresses: list[str]) -> Answer | None:
+        held = self._recent.get(key)
+        if held is None:
+            return None
+        now = time.monotonic()
+        if held.until <= now:
+            return None
+        if held.refresh_at <= now:
+            held.refresh_at = held.until  # one refresh per held answer
+            self._refresh_ahead(key, addresses)
+        return held.answer
+
+    async def _lookup(self, addresses: list[str], *, fresh: bool) -> Answer:
+        key = _key(addresses)
         if not fresh:
-            recent = self._recent.get(key)
-            if recent is not None and recent[0] > time.monotonic():
-                return recent[1]
+            remembered = self._from_memory(key, addresses)
+            if remembered is not None:
+                return remembered
             # Concurrent callers share one store read as they share one upstream fetch.
             stored = await self._reads.run(key, lambda: self._fresh_from_store(key, addresses))
             if stored is not None:
                 return stored
-        return await self._flights.run(key, lambda: self._fetch_once(key, addresses))
+        return Answer(await self._flights.run(key, lambda: self._fetch_once(key, addresses)))
 
-    async def _fresh_from_store(self, key: str, addresses: list[str]) -> CustomerView | None:
+    def _refresh_ahead(self, key: str, addresses: list[str]) -> None:
+        """One store read in the background (shared with any caller that comes to need
+        it), while the held answer is still served."""
+        if self._reads.running(key):
+            return
+
+        async def refresh() -> None:
+            answer = await self._reads.run(key, lambda: self._fresh_from_store(key, addresses))
+            if answer is not None:
+                answer.body()  # encoded here, not by the first caller to get it
+
+        task = asyncio.create_task(refresh())
+        self._refreshing.add(task)
+        task.add_done_callback(self._refreshed)
+
+    def _refreshed(self, task: asyncio.Task[Any]) -> None:
+        self._refreshing.discard(task)
+        if not task.cancelled() and task.exception() is not None:
+            # The held answer lapses as it would have; the next caller reads the store.
+            log.warning("lookup.refresh_failed", error=type(task.exception()).__name__)
+
+    async def _fresh_from_store(self, key: str, addresses: list[str]) -> Answer | None:
         """The stored view when it is fresher than the TTL, else None."""
+        generation = self._generation
         now = datetime.now(UTC)
         ttl = timedelta(seconds=self.settings.lookup_ttl_s)
         async with self.store.reader() as session:  # one read transaction
@@ -114,16 +213,19 @@ class CustomerService:
             if fetched is None or now - fetched >= ttl:
                 return None
             view = await self._read_view(session, addresses, fetched, now)
-        self._remember(key, view, fetched + ttl)
-        return view
+        answer = Answer(view)
+        if generation == self._generation:
+            self._remember(key, answer, fetched + ttl)
+        return answer
 
-    def _remember(self, key: str, view: CustomerView, stale_at: datetime) -> None:
+    def _remember(self, key: str, answer: Answer, stale_at: datetime) -> None:
         hold = min(self.settings.lookup_memory_s, (stale_at - datetime.now(UTC)).total_seconds())
         if hold <= 0:
             return
         if len(self._recent) >= MEMORY_ENTRIES:
             self._recent.clear()
-        self._recent[key] = (time.monotonic() + hold, view)
+        now = time.monotonic()
+        self._recent[key] = _Held(answer, now + hold, now + hold * REFRESH_AHEAD)
 
     async def _fetch_once(self, key: str, addresses: list[str]) -> CustomerView:
         """Fetch, unless another worker holds this customer's lock: then wait for its
@@ -257,6 +359,10 @@ class CustomerService:
         )
         orders = failed.orders or stored.orders
         return stored.model_copy(update={"meta": meta, "orders": orders})
+
+
+def _key(addresses: list[str]) -> str:
+    return "|".join(sorted(a.lower() for a in addresses))
 
 
 def _never_fetched(has_stored: bool) -> LookupIssue:
