@@ -68,6 +68,7 @@ def create_app(
         app.state.services = services
         app.state.store = services.store
         app.state.customers = services.customers
+        app.state.metrics.customers = services.customers
         app.state.actions = services.actions
         app.state.webhook_reads = services.webhook_reads
         app.state.exceptions = services.exceptions
