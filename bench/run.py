@@ -121,13 +121,14 @@ def main() -> int:
             }
             results.update(asyncio.run(cold_lookups(base_url, Path(tmp), ROUNDS)))
         tmp_path = Path(tmp)
-        events = 300 if QUICK else 2000
+        events = 120 if QUICK else 2000
         results.update(
             warm_lookup(
                 tmp_path,
                 clients=64,
                 seconds=4 if QUICK else 15,
                 chunks=2 if QUICK else 5,
+                guide_seconds=2 if QUICK else 10,
                 webhook_events=events,
             )
         )

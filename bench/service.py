@@ -179,7 +179,13 @@ def _ready_for_load(url: str) -> dict[str, Any]:
 
 
 def warm_lookup(
-    tmp: Path, clients: int, seconds: float, *, chunks: int, webhook_events: int
+    tmp: Path,
+    clients: int,
+    seconds: float,
+    *,
+    chunks: int,
+    guide_seconds: float,
+    webhook_events: int,
 ) -> dict[str, Any]:
     """Warm lookups beside the bare endpoint (interleaved), then guide turns, then
     webhook ingest on SQLite, all on one running service; its peak RSS last."""
@@ -201,7 +207,7 @@ def warm_lookup(
         served, bare = both["warm"], both["bare"]
         # Guide turns end to end, beside the warm lookup they build on: each a first
         # turn of a new conversation (classify, store-fresh lookup, render, state write).
-        turns = load(url + "/v1/guide/messages", clients, seconds, guide=True)
+        turns = load(url + "/v1/guide/messages", clients, guide_seconds, guide=True)
         hooks = _webhooks_on(url, webhook_events)
         rss = peak_rss_mb(pid)
     return {
@@ -264,4 +270,5 @@ def _webhooks_on(url: str, count: int) -> float:
 
 def webhooks(tmp: Path, database_url: str, count: int) -> float:
     with uvicorn_app("loopdesk.api.app:create_app", service_env(database_url), tmp) as (url, _):
+        _ready_for_load(url)
         return _webhooks_on(url, count)
