@@ -43,7 +43,11 @@ test: install lint
 	$(BIN)/python -m pytest
 
 bench: install
-	@command -v wrk >/dev/null || apt-get install -y -q wrk >/dev/null 2>&1 || echo "wrk not installable: using the Python load generator"
+	@# wrk (a C load generator) keeps the load generator from being what is measured.
+	@# A fresh machine has no package lists yet: install fails until they are fetched.
+	@command -v wrk >/dev/null || apt-get install -y -q wrk >/dev/null 2>&1 \
+	  || { apt-get update -q >/dev/null 2>&1 && apt-get install -y -q wrk >/dev/null 2>&1; } \
+	  || echo "wrk not installable: using the Python load generator (slower: it caps the figures)"
 	$(BIN)/python -m bench.run
 
 clean:
