@@ -38,6 +38,7 @@ from loopdesk.domain.drafts import (
     RETURN_TYPES,
     Draft,
     DraftTotals,
+    get_return_details_output,
     input_id,
     next_steps,
     parse_draft,
@@ -179,6 +180,7 @@ class DraftDesk:
         """The draft now, from Loop (and kept); with its return's status page once
         submitted."""
         try:
+            self._check_enabled()
             _check_actor(actor)
             wanted = _id(draft_id, "draftId")
             draft = await self.client.get(wanted)
@@ -193,6 +195,7 @@ class DraftDesk:
     async def totals(self, draft_id: str, *, actor: str) -> DraftResult:
         """What the return is worth and what is due (offered once the items are final)."""
         try:
+            self._check_enabled()
             _check_actor(actor)
             wanted = str(_id(draft_id, "draftId"))
             stored, draft = await self._current(wanted, actor)
@@ -203,6 +206,35 @@ class DraftDesk:
         order_name = stored.order_name if stored else None
         body = draft_view(draft, order_name=order_name, totals=totals)
         return _succeeded(draft, body, totals=totals)
+
+    async def return_details(
+        self,
+        *,
+        return_id: str | None = None,
+        order_id: str | None = None,
+        order_name: str | None = None,
+        currency_type: str | None = None,
+    ) -> DraftResult:
+        """A return's details (a submitted draft's, or any): `body` is the camelCase
+        details, amounts in minor units. A read of returns, so the switch leaves it on."""
+        try:
+            details = await self.client.return_details(
+                return_id=return_id,
+                order_id=order_id,
+                order_name=order_name,
+                currency_type=currency_type,
+            )
+        except LoopdeskError as exc:
+            return _failed(exc)
+        body = get_return_details_output(details)
+        return DraftResult(
+            ok=True,
+            status=200,
+            draft=None,
+            body=body,
+            return_id=details.id,
+            status_page_url=details.status_page_url,
+        )
 
     async def recent(
         self, *, limit: int = 50, conversation_id: str | None = None
