@@ -180,6 +180,17 @@ class LoopErrorOut(BaseModel):
     message: str | None
 
 
+class AfterErrorOut(BaseModel):
+    code: str
+    upstreamStatus: int | None
+
+
+class VerificationOut(BaseModel):
+    result: str = Field(description="applied: the draft was found submitted")
+    reason: str
+    afterError: AfterErrorOut | None = Field(default=None, description="Loop's failure")
+
+
 class DraftView(BaseModel):
     """A draft return now. `nextSteps`: the steps Loop offers, the only legal ones."""
 
@@ -198,7 +209,7 @@ class DraftView(BaseModel):
     nextSteps: list[str]
     links: list[LinkOut]
     errors: list[LoopErrorOut] = Field(description="What Loop could not do of the step")
-    verification: dict[str, Any] | None = Field(
+    verification: VerificationOut | None = Field(
         default=None,
         description="A submit that failed upstream, found applied by reading the draft",
     )
