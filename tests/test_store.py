@@ -41,6 +41,7 @@ TABLES = [
     "api_keys",
     "checkpoints",
     "idempotency_keys",
+    "drafts",
 ]
 T0 = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
 

@@ -147,6 +147,14 @@ class DraftStepNotAllowed(LoopdeskError):
     http_status = 409
 
 
+class DraftsDisabled(LoopdeskError):
+    """The merchant turned creating returns in the conversation off (policy file
+    `[returns] create_in_conversation = false`): only return links are offered."""
+
+    code = "drafts_disabled"
+    http_status = 403
+
+
 class ConversationConflict(LoopdeskError):
     """Two messages of one conversation were answered at once: the later is not saved
     over the earlier; the help desk sends it again."""

@@ -21,6 +21,7 @@ from loopdesk.actions.run import ActionRunner
 from loopdesk.customers.lookup import LookupOptions
 from loopdesk.customers.service import CustomerService
 from loopdesk.customers.webhooks import ReturnReads
+from loopdesk.drafts import DraftDesk
 from loopdesk.gladly.client import GladlyClient
 from loopdesk.gladly.reroute import GladlyConfig, GladlyRerouter
 from loopdesk.guides.context import GuideServices
@@ -128,6 +129,7 @@ class Services(AsyncClosing):
     policy: Policy
     exceptions: ExceptionDesk
     guide: GuideEngine
+    drafts: DraftDesk
     # Re-routing Gladly conversations: None without a Gladly API (`Upstream.gladly`).
     gladly: GladlyRerouter | None = None
     owns_store: bool = True
@@ -167,6 +169,7 @@ class Services(AsyncClosing):
             on_refresh=rerouter.refreshed,
         )
         exceptions = ExceptionDesk(opened, upstream.tracking, actions, policy)
+        drafts = DraftDesk(opened, upstream.drafts, actions, policy)
         guide = GuideServices(
             store=opened,
             customers=customers,
@@ -204,6 +207,7 @@ class Services(AsyncClosing):
             policy=policy,
             exceptions=exceptions,
             guide=GuideEngine(guide, renderer),
+            drafts=drafts,
             gladly=gladly,
             owns_store=store is None,
         )

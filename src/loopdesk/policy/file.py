@@ -6,6 +6,7 @@
     [returns]
     window_days = 30                  # from delivery
     link_verification = "zip"         # what Loop's return link checks: zip, email or phone
+    create_in_conversation = true     # false: return links only, no drafts (`loopdesk.drafts`)
 
     [exceptions]
     grace_days = 7                    # after the window closes
@@ -96,6 +97,9 @@ class ShopPolicy:
 class ReturnsPolicy:
     window_days: int = 30
     link_verification: LinkVerification = "zip"
+    # Whole returns made in the conversation through Loop's Draft Returns API; false
+    # leaves the return link alone.
+    create_in_conversation: bool = True
 
 
 @dataclass(frozen=True)
@@ -167,6 +171,7 @@ class _Shop(_Section):
 class _Returns(_Section):
     window_days: int = Field(default=ReturnsPolicy.window_days, ge=0, le=MAX_DAYS)
     link_verification: LinkVerification = ReturnsPolicy.link_verification
+    create_in_conversation: bool = ReturnsPolicy.create_in_conversation
 
 
 class _Words(_Section):
@@ -247,6 +252,7 @@ def parse_policy(text: str, path: Path) -> Policy:
         returns=ReturnsPolicy(
             window_days=parsed.returns.window_days,
             link_verification=parsed.returns.link_verification,
+            create_in_conversation=parsed.returns.create_in_conversation,
         ),
         exceptions=ExceptionsPolicy(
             grace_days=exceptions.grace_days,

@@ -15,6 +15,7 @@ from loopdesk.store.api_keys import (
 from loopdesk.store.audit import AuditRow, get_audit, list_audit, record_audit
 from loopdesk.store.checkpoints import get_checkpoint, save_checkpoint
 from loopdesk.store.conversations import ConversationRow, get_conversation, save_conversation
+from loopdesk.store.drafts import StoredDraft, get_draft, list_drafts, save_draft, update_draft
 from loopdesk.store.engine import Store, upgrade
 from loopdesk.store.exceptions import (
     LEDGER_OUTCOMES,
@@ -110,6 +111,7 @@ __all__ = [
     "GladlyEventRow",
     "IdempotencyRow",
     "Store",
+    "StoredDraft",
     "StoredReturn",
     "claim_event",
     "claim_gladly_event",
@@ -131,6 +133,7 @@ __all__ = [
     "get_audit",
     "get_checkpoint",
     "get_conversation",
+    "get_draft",
     "get_exception",
     "get_gladly_conversation",
     "get_gladly_event",
@@ -144,6 +147,7 @@ __all__ = [
     "list_api_keys",
     "list_audit",
     "list_decisions",
+    "list_drafts",
     "list_exceptions",
     "lock_exception_customer",
     "lock_return",
@@ -166,10 +170,12 @@ __all__ = [
     "revoke_api_key",
     "save_checkpoint",
     "save_conversation",
+    "save_draft",
     "save_gladly_conversation",
     "settle_grant",
     "stored_orders",
     "stored_return",
+    "update_draft",
     "upgrade",
     "upsert_returns",
     "verify_api_key",

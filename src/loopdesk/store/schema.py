@@ -301,12 +301,32 @@ gladly_conversations = Table(
     Column("updated_at", UTCDateTime(), nullable=False),
 )
 
+# --- draft returns --------------------------------------------------------------------
+
+# The draft returns made through loopdesk (`loopdesk.drafts`): who started each (the API
+# key's name, or `guide:<conversation>`), for which conversation, and Loop's last answer
+# for it (`body`, the draft body as Loop sent it), whose `links` say what may follow.
+drafts = Table(
+    "drafts",
+    metadata,
+    Column("id", String(64), primary_key=True),
+    Column("order_name", String(255), nullable=False),
+    Column("key_name", String(128), nullable=False),
+    Column("conversation_id", String(128), nullable=True, index=True),
+    Column("state", String(64), nullable=True),
+    Column("body", JSON(), nullable=False),
+    Column("return_id", String(64), nullable=True),
+    Column("created_at", UTCDateTime(), nullable=False),
+    Column("updated_at", UTCDateTime(), nullable=False, index=True),
+)
+
 __all__ = [
     "api_keys",
     "audit_log",
     "checkpoints",
     "conversations",
     "customer_fetches",
+    "drafts",
     "exception_emails",
     "exceptions",
     "gladly_conversations",

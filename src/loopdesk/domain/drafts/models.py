@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 
@@ -30,6 +30,15 @@ class ReturningItem:
     id: str
     order_line_item_id: str | None
     return_type: str | None
+    reason_id: str | None = None  # once set, when Loop sends it
+
+
+@dataclass(frozen=True)
+class Reason:
+    """One of the shop's return reasons (`context.return_reasons`)."""
+
+    id: str
+    name: str | None
 
 
 @dataclass(frozen=True)
@@ -105,6 +114,7 @@ class OrderSummary:
     id: str | None
     currency: str | None
     line_items: tuple[OrderLineItem, ...]
+    name: str | None = None  # the shop's order name ("#1234"), when Loop sends it
 
 
 @dataclass(frozen=True)
@@ -143,6 +153,11 @@ class Draft:
     totals: DraftTotals | None = None  # Loop's documented `draft_return.totals`
     # A partial failure: Loop answers 2xx with what it could do and `errors` for the rest.
     errors: tuple[Mapping[str, str | None], ...] = ()
+    # The reasons a returning item may be given (`set_return_reason`'s ids).
+    reasons: tuple[Reason, ...] = ()
+    # Loop's body as it was read (for the store, which parses it again); not part of
+    # the value, so two reads of the same draft compare equal.
+    body: Mapping[str, Any] | None = field(default=None, compare=False, repr=False)
 
 
 @dataclass(frozen=True)

@@ -18,6 +18,7 @@ from loopdesk.domain.drafts.models import (
     OrderLineItem,
     OrderSummary,
     ProductOption,
+    Reason,
     ReturningItem,
     ReturnMethodOption,
     VariantOption,
@@ -89,7 +90,19 @@ def parse_draft(body: Any) -> Draft:
         return_id=read_id(draft.get("return_id"), "draft_return.return_id"),
         totals=None if totals is None else _totals(totals, totals_at),
         errors=tuple(draft_errors(root)) if error_list(root) else (),
+        reasons=tuple(
+            _reason(raw, at)
+            for at, raw in as_objects(context.get("return_reasons"), "context.return_reasons")
+        ),
+        body=root,
     )
+
+
+def _reason(raw: dict[str, Any], at: str) -> Reason:
+    reason_id = read_id(raw.get("id"), f"{at}.id")
+    if reason_id is None:
+        raise InvalidUpstreamData(f"{at}: `id` is missing")
+    return Reason(id=reason_id, name=read_text(raw.get("name"), f"{at}.name"))
 
 
 def _returning_item(raw: dict[str, Any], at: str) -> ReturningItem:
@@ -100,6 +113,7 @@ def _returning_item(raw: dict[str, Any], at: str) -> ReturningItem:
         id=item_id,
         order_line_item_id=read_id(raw.get("order_line_item_id"), f"{at}.order_line_item_id"),
         return_type=read_text(raw.get("return_type"), f"{at}.return_type"),
+        reason_id=read_id(raw.get("reason_id"), f"{at}.reason_id"),
     )
 
 
@@ -136,6 +150,7 @@ def _order(raw: Any) -> OrderSummary:
             )
             for at, item in as_objects(order.get("line_items"), "context.order.line_items")
         ),
+        name=read_text(order.get("name"), "context.order.name"),
     )
 
 
