@@ -20,7 +20,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from loopdesk.domain.drafts import CALL_RELS
 from loopdesk.web.api import Answer, ConsoleApi, idempotency_key
 from loopdesk.web.draft_steps import CONFIRM_TITLES, CONSEQUENCES, STEPS, Step, step_request
-from loopdesk.web.draft_view import DraftPage, Problem
+from loopdesk.web.draft_view import CREDIT_TYPE_WORDS, DraftPage, Problem
 from loopdesk.web.routes import MAX_FORM_FIELD, Visit, parse_emails, signed_in_post, visit
 
 router = APIRouter(include_in_schema=False)
@@ -37,6 +37,18 @@ class StepResult:
     step: Step
     ok: bool
     problem: Problem | None = None
+    chosen: str = ""  # what was chosen, in words, where the view does not show it
+
+
+def chosen(step: Step, form: dict[str, str], page: DraftPage | None) -> str:
+    """The credit type or return method just set (the view names neither)."""
+    value = form.get(step.field or "", "").strip()
+    if step.name == "credit-type":
+        return CREDIT_TYPE_WORDS.get(value, value)
+    if step.name == "method" and page is not None:
+        found = next((m for m in page.methods if str(m.get("id")) == value), None)
+        return str(found.get("name") or value) if found else value
+    return ""
 
 
 async def load_draft(
@@ -144,7 +156,10 @@ async def take_step(request: Request, draft_id: str, name: str) -> Response:
         shown, page = await load_draft(api, draft_id, answer)
     if answer.unauthorized or shown.unauthorized:
         return current.to_sign_in("key")
-    result = StepResult(step, answer.ok, None if answer.ok else Problem.of(answer))
+    if answer.ok:
+        result = StepResult(step, True, chosen=chosen(step, form, page))
+    else:
+        result = StepResult(step, False, Problem.of(answer))
     return _draft_answer(
         current,
         draft_id,

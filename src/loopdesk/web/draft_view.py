@@ -105,7 +105,7 @@ class Problem:
             message=_text(error.get("message")),
             plain=CODE_WORDS.get(code, ""),
             loop_errors=tuple(found),
-            outcome_unknown=bool(details.get("outcomeUnknown")) or answer.status == 504,
+            outcome_unknown=bool(details.get("outcomeUnknown")),
         )
 
 
@@ -337,7 +337,7 @@ class Summary:
 
     @property
     def actor(self) -> str:
-        return _text(self.raw.get("actor") or self.raw.get("keyName"))
+        return _text(self.raw.get("key") or self.raw.get("actor"))
 
     @property
     def return_id(self) -> str:
