@@ -357,6 +357,11 @@ def test_console_walks_a_refund_draft_to_a_return(service: tuple[str, str], brow
     page.get_by_role("button", name="Choose the return method").click()
     expect(done).to_contain_text("Return method chosen")
     _axe(page, "draft page, ready to submit")
+    page.set_viewport_size({"width": 390, "height": 844})
+    width = page.evaluate("document.documentElement.scrollWidth")
+    assert width <= 390, f"the draft page is {width}px wide on a 390px screen"
+    _axe(page, "draft page, narrow")
+    page.set_viewport_size({"width": 1280, "height": 900})
 
     # Submit asks first, by keyboard: the confirmation takes the focus.
     page.get_by_role("button", name="Submit the return…").click()

@@ -19,8 +19,9 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from loopdesk.api.app import create_app
+from loopdesk.web.api import Answer
 from loopdesk.web.draft_steps import STEPS
-from loopdesk.web.draft_view import DraftPage
+from loopdesk.web.draft_view import LOOP_CODE_WORDS, DraftPage, Problem
 from loopdesk.web.format import minor_money
 from loopdesk.web.routes import templates
 from tests.test_web_pages import BASE, KEY, SAME_SITE, Console, _settings
@@ -272,7 +273,7 @@ async def test_a_final_sale_item_says_why_and_cannot_be_added(console: Console) 
     assert shorts and 'data-step="add-item"' in shorts.group(0)
 
     await walk.step("add-item", status=422, line_item="7104001")
-    assert 'role="alert"' in walk.page and "Loop:" in walk.page
+    assert 'role="alert"' in walk.page and "line item is not eligible" in walk.page
     assert walk.items == []
 
 
@@ -449,6 +450,41 @@ def test_only_the_links_steps_are_offered_each_on_its_own_item() -> None:
     offered = set(re.findall(r'data-step="([^"]+)"', _render(_view(everything))))
     # Every step but exchange (no catalog for it) and submit/cancel (asked first).
     assert offered == set(STEPS) - {"exchange", "submit", "cancel"}
+
+
+def test_loops_errors_are_put_in_words_once_each() -> None:
+    answer = Answer(
+        422,
+        {
+            "error": {
+                "code": "loop_validation_error",
+                "message": "draft-return-not-actionable",
+                "details": {
+                    "errors": [
+                        {
+                            "code": "draft-return-not-actionable",
+                            "message": "draft-return-not-actionable",
+                        },  # noqa: E501
+                        {"code": None, "message": "draft-return-not-actionable"},
+                        {"code": "something-new", "message": ""},
+                        {"code": "order-not-found", "message": "No order #9 here."},
+                    ],
+                    "outcomeUnknown": True,
+                },
+            }
+        },
+    )
+    problem = Problem.of(answer)
+    assert problem.loop_errors == (
+        ("draft-return-not-actionable", LOOP_CODE_WORDS["draft-return-not-actionable"]),
+        ("something-new", "Something new"),
+        ("order-not-found", "No order #9 here."),
+    )
+    assert problem.outcome_unknown and problem.code == "loop_validation_error"
+    page = templates.env.get_template("parts/draft_problem.html").render(problem=problem, what="No")
+    assert "amount is due and not paid" in page and "Loop may have taken the step" in page
+    disabled = Problem.of(Answer(403, {"error": {"code": "drafts_disabled", "message": "off"}}))
+    assert "send a return link instead" in disabled.plain
 
 
 def test_minor_units_are_shifted_by_the_currencys_exponent_without_floats() -> None:

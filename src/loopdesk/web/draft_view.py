@@ -84,7 +84,7 @@ class Problem:
     code: str
     message: str
     plain: str
-    loop_errors: tuple[tuple[str, str], ...]  # (code, message in words)
+    loop_errors: tuple[tuple[str, str], ...]  # (code, message in words; "" when said above)
     outcome_unknown: bool
 
     @classmethod
@@ -92,17 +92,23 @@ class Problem:
         error = answer.error
         raw = error.get("details")
         details: dict[str, Any] = raw if isinstance(raw, dict) else {}
+        top = _text(error.get("message"))
         found = []
         for entry in details.get("errors") or ():
             if isinstance(entry, dict):
                 code = _text(entry.get("code"))
                 message = _text(entry.get("message")).strip()
-                found.append((code, message or words(code, LOOP_CODE_WORDS)))
+                if not message or message == code:  # the peer's rule puts the code there
+                    message = words(code, LOOP_CODE_WORDS)
+                if message == top:  # said once, above; Loop's code still shown
+                    message = ""
+                if code or message:
+                    found.append((code, message))
         code = _text(error.get("code"))
         return cls(
             status=answer.status,
             code=code,
-            message=_text(error.get("message")),
+            message=top,
             plain=CODE_WORDS.get(code, ""),
             loop_errors=tuple(found),
             outcome_unknown=bool(details.get("outcomeUnknown")),
