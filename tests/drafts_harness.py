@@ -73,6 +73,7 @@ async def open_harness(tmp_path: Path, policy: str | None = None) -> AsyncIterat
         policy_file=policy_file,
         sandbox_rate_limit_per_minute=0,
         sandbox_webhooks_to_self=False,
+        sandbox_customers=12,  # the draft personas are seeded whatever the count
         database_url=f"sqlite+aiosqlite:///{tmp_path}/drafts.db",
         log_level="WARNING",
     )

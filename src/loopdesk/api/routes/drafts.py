@@ -12,7 +12,7 @@ from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import JSONResponse
-from pydantic import AfterValidator, BaseModel, Field
+from pydantic import AfterValidator, BaseModel, Field, StrictBool
 
 from loopdesk.api.deps import CustomersDep, IdempotencyKey, KeyName, MetricsDep
 from loopdesk.api.errors import ACTION_ERROR_RESPONSES, ErrorBody
@@ -53,7 +53,7 @@ def _body_id(value: str | int) -> str:
 # An id in a JSON body: digits as text (a GraphQL ID) or a JSON integer, 64-bit.
 BodyId = Annotated[
     Annotated[str, Field(pattern=r"^[0-9]{1,19}$", examples=["7101001"])]
-    | Annotated[int, Field(ge=1, le=INT64_MAX)],
+    | Annotated[int, Field(strict=True, ge=1, le=INT64_MAX)],
     AfterValidator(_body_id),
 ]
 
@@ -66,7 +66,7 @@ class DraftStartIn(BaseModel):
     secondaryInput: ZipOrContact = Field(
         description="The order's ZIP, or the customer's email or phone (the shop's Loop setting)"
     )
-    isGift: bool = False
+    isGift: StrictBool = Field(default=False, description="A gift return: store credit only")
     conversationId: LongFilterText | None = Field(
         default=None, description="The help desk's conversation the draft belongs to"
     )
