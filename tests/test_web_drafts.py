@@ -355,6 +355,23 @@ async def test_a_draft_that_cannot_start_says_why(console: Console) -> None:
     assert re.fullmatch(r"/drafts/\d+\?emails=.+", started.headers["hx-redirect"])
 
 
+async def test_a_shop_that_sends_links_only_is_told_so(tmp_path: Path) -> None:
+    policy = tmp_path / "policy.toml"
+    policy.write_text("[returns]\ncreate_in_conversation = false\n")
+    app = create_app(_settings(tmp_path, console_secret="s", policy_file=policy))
+    async with (
+        app.router.lifespan_context(app),
+        httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url=BASE) as client,
+    ):
+        console = Console(app, client)
+        await console.sign_in()
+        fields = {"order_name": "#7101", "secondary_input": "30301", "emails": REFUND}
+        response = await console.post("/drafts", fields, **HTMX)
+        assert response.status_code == 403
+        assert 'data-error="drafts_disabled"' in response.text
+        assert "send a return link instead" in response.text
+
+
 async def test_draft_pages_need_a_session_and_its_csrf_token(console: Console) -> None:
     walk = await start(console, "#7101", "30301", REFUND)
     path = f"/drafts/{walk.draft_id}/steps/add-item"
@@ -464,7 +481,7 @@ def test_loops_errors_are_put_in_words_once_each() -> None:
                         {
                             "code": "draft-return-not-actionable",
                             "message": "draft-return-not-actionable",
-                        },  # noqa: E501
+                        },
                         {"code": None, "message": "draft-return-not-actionable"},
                         {"code": "something-new", "message": ""},
                         {"code": "order-not-found", "message": "No order #9 here."},

@@ -302,7 +302,7 @@ async def home(
             customer = await load_customer(api, addresses, fresh=bool(fresh))
         else:
             recent = await api.drafts(limit=RECENT_DRAFTS)
-    answers = _answers(customer) if customer is not None else [recent] if recent else []
+    answers = _answers(customer) if customer is not None else [a for a in (recent,) if a]
     if any(a.unauthorized for a in answers):
         return current.to_sign_in("key")
     return current.page(
