@@ -11,10 +11,10 @@ from typing import Any
 import httpx
 import pytest
 import pytest_asyncio
-from _pytest.terminal import TerminalReporter
 
 from loopdesk.api.app import create_app
 from loopdesk.settings import Settings
+from tests import reports
 from tests.guides.world import SHOP, write_world
 
 API_KEY = "guide-conversations-key-0123456789"
@@ -130,12 +130,10 @@ def containment(pytestconfig: pytest.Config) -> Containment:
     return pytestconfig.stash.setdefault(CONTAINMENT, Containment())
 
 
-def pytest_terminal_summary(terminalreporter: TerminalReporter, config: pytest.Config) -> None:
-    tally = config.stash.get(CONTAINMENT, None)
+def pytest_sessionfinish(session: pytest.Session) -> None:
+    tally = session.config.stash.get(CONTAINMENT, None)
     if tally is not None and tally.outcomes:
-        terminalreporter.write_sep("-", "guide containment (scripted conversations)")
-        for line in tally.lines():
-            terminalreporter.write_line(line)
+        reports.add(session.config, "guide containment (scripted conversations)", tally.lines())
 
 
 class Guide:
