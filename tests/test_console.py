@@ -303,3 +303,89 @@ def test_console_end_to_end(service: tuple[str, str], browser: Any) -> None:
     page.get_by_role("button", name="Sign out").click()
     expect(page.get_by_role("heading", name="Sign in")).to_be_visible()
     context.close()
+
+
+def test_console_walks_a_refund_draft_to_a_return(service: tuple[str, str], browser: Any) -> None:
+    """From the order row to a submitted return, clicking only what the draft's links offer."""
+    base, key = service
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    expect = playwright_api.expect
+    expect.set_options(timeout=15_000)
+    context = browser.new_context(
+        viewport={"width": 1280, "height": 900}, timezone_id=ZONE, locale="en-US", bypass_csp=True
+    )
+    requested: list[str] = []
+    context.on("request", lambda request: requested.append(request.url))
+    page = context.new_page()
+    errors: list[str] = []
+    page.on("pageerror", lambda exc: errors.append(str(exc)))
+    page.goto(base + "/")
+    page.get_by_label("API key").fill(key)
+    page.get_by_role("button", name="Sign in").click()
+    page.get_by_label("Customer email addresses").fill("refund.demo@example.com")
+    page.keyboard.press("Enter")
+
+    # The order row's entry: the ZIP, then the draft's own page.
+    order = page.locator("[data-order='#7101']")
+    order.get_by_text("Create a return").click()
+    order.get_by_label("ZIP, email or phone").fill("30301")
+    order.get_by_role("button", name="Start the return").click()
+    expect(page.get_by_role("heading", name=re.compile("Return for order #7101"))).to_be_visible()
+    draft_id = page.locator("#draft").get_attribute("data-draft")
+    assert draft_id and page.url.startswith(f"{base}/drafts/{draft_id}")
+    state = page.locator("[data-field=draft-state]")
+    expect(state).to_have_text("Open: choosing the items")
+    expect(page.get_by_role("button", name="Confirm the items")).to_have_count(0)
+    _axe(page, "draft page, choosing items")
+
+    page.get_by_role("button", name=re.compile("^Add Canvas Sneaker")).click()
+    done = page.locator(".result.ok")
+    expect(done).to_contain_text("Item added")
+    expect(done).to_be_focused()  # the outcome takes the focus, for screen readers
+    page.get_by_label(re.compile("^Reason for Canvas Sneaker")).select_option(
+        label="Item was too big"
+    )
+    page.get_by_role("button", name=re.compile("^Set the reason")).click()
+    expect(page.locator("[data-field=reason]")).to_have_text("Item was too big")
+    page.get_by_role("button", name="Confirm the items").click()
+    expect(state).to_have_text("Items confirmed: choosing how it goes back")
+    expect(page.get_by_role("button", name="Submit the return…")).to_have_count(0)
+    page.get_by_label("Refund to the original payment").check()
+    page.get_by_role("button", name="Set the credit type").click()
+    expect(done).to_contain_text("Credit type set")
+    page.get_by_label("Prepaid mail-in label").check()
+    page.get_by_role("button", name="Choose the return method").click()
+    expect(done).to_contain_text("Return method chosen")
+    _axe(page, "draft page, ready to submit")
+    page.set_viewport_size({"width": 390, "height": 844})
+    width = page.evaluate("document.documentElement.scrollWidth")
+    assert width <= 390, f"the draft page is {width}px wide on a 390px screen"
+    _axe(page, "draft page, narrow")
+    page.set_viewport_size({"width": 1280, "height": 900})
+
+    # Submit asks first, by keyboard: the confirmation takes the focus.
+    page.get_by_role("button", name="Submit the return…").click()
+    yes = page.get_by_role("button", name="Yes, submit the return for order #7101")
+    expect(yes).to_be_focused()
+    page.keyboard.press("Enter")
+    expect(state).to_have_text("Submitted")
+    return_id = page.locator("[data-field=return-id]")
+    expect(return_id).to_have_text(re.compile(r"^\d+$"))
+    expect(page.locator("[data-field=status-page]")).to_have_attribute(
+        "href", re.compile("^https://")
+    )
+    expect(page.locator("form[data-step]")).to_have_count(0)  # nothing more to do
+    _axe(page, "draft page, submitted")
+    page.screenshot(path=str(ARTIFACTS / "draft.png"), full_page=True)
+    view = httpx.get(
+        f"{base}/v1/drafts/{draft_id}", headers={"Authorization": f"Bearer {key}"}, timeout=30
+    ).json()
+    assert view["state"] == "submitted" and return_id.inner_text() == view["returnId"]
+
+    # Back on the customer's page, the draft is listed with its state.
+    page.get_by_role("link", name="Back to the customer").click()
+    row = page.locator(f"[data-draft-row='{draft_id}']")
+    expect(row.locator("[data-field=draft-state]")).to_have_text("Submitted")
+    assert all(url.startswith(base + "/") for url in requested), requested
+    assert not errors, errors
+    context.close()

@@ -5,6 +5,7 @@ answers, with its validation, audit and errors, so nothing is computed twice."""
 from __future__ import annotations
 
 import json
+import secrets
 from dataclasses import dataclass
 from types import TracebackType
 from typing import Any, Literal, get_args
@@ -21,6 +22,12 @@ BASE_URL = "http://console.loopdesk.invalid"
 ActionKind = Literal["return-link", "allowlist", "note", "process", "close", "cancel", "flag"]
 ACTION_KINDS: tuple[str, ...] = get_args(ActionKind)
 assert set(ACTION_KINDS) >= set(RETURN_ACTIONS), "every return action has its form"
+
+
+def idempotency_key() -> str:
+    """A fresh `Idempotency-Key`, drawn when a form is rendered: posting it twice (a
+    double click) takes the action once."""
+    return secrets.token_urlsafe(18)
 
 
 @dataclass(frozen=True)
@@ -144,6 +151,29 @@ class ConsoleApi:
             "customer": {"emails": emails},
         }
         return await self._call("POST", "/v1/guide/messages", json=body)
+
+    async def start_draft(
+        self, order_name: str, secondary_input: str, *, is_gift: bool, idempotency_key: str
+    ) -> Answer:
+        body = {"orderName": order_name, "secondaryInput": secondary_input, "isGift": is_gift}
+        headers = {"Idempotency-Key": idempotency_key}
+        return await self._call("POST", "/v1/drafts", json=body, headers=headers)
+
+    async def draft(self, draft_id: str) -> Answer:
+        return await self._call("GET", f"/v1/drafts/{quote(draft_id, safe='')}")
+
+    async def draft_totals(self, draft_id: str) -> Answer:
+        return await self._call("GET", f"/v1/drafts/{quote(draft_id, safe='')}/totals")
+
+    async def drafts(self, *, limit: int = 50) -> Answer:
+        return await self._call("GET", "/v1/drafts", params={"limit": limit})
+
+    async def draft_step(
+        self, method: str, path: str, body: dict[str, Any] | None, idempotency_key: str
+    ) -> Answer:
+        """One write on a draft (`web.draft_steps` builds `path` and `body`)."""
+        headers = {"Idempotency-Key": idempotency_key}
+        return await self._call(method, path, json=body, headers=headers)
 
     async def act(self, spec: ActionSpec, idempotency_key: str) -> Answer:
         path, body = spec.request()

@@ -9,6 +9,7 @@ from typing import Any
 from fastapi import FastAPI
 
 from loopdesk.sandbox.seed import DEMO_EMAILS, EXCEPTION_PERSONAS
+from loopdesk.sandbox.seed_drafts import DRAFT_PERSONAS
 
 
 @dataclass(frozen=True)
@@ -36,6 +37,10 @@ def showcases(app: FastAPI) -> list[Showcase]:
     if any(o["name"] == EXCEPTION_PERSONAS[0].order_name for o in world.orders):
         persona = EXCEPTION_PERSONAS[0]
         found.append(Showcase((persona.email,), f"past the return window: {persona.note}"))
+    for draft in DRAFT_PERSONAS:
+        if world.find_order(draft.order_name) is not None:
+            shows = f"create a return for {draft.order_name} (ZIP {draft.zip}): {draft.note}"
+            found.append(Showcase((draft.email,), shows))
     return found
 
 

@@ -1,5 +1,6 @@
-"""How the console writes money and times: Decimal amounts in the return's currency,
-moments as `<time>` elements that `static/console.js` shows in the viewer's zone."""
+"""How the console writes money and times: Decimal amounts in the return's currency
+(and integer minor units, as Loop's Draft Returns API sends them), moments as `<time>`
+elements that `static/console.js` shows in the viewer's zone."""
 
 from __future__ import annotations
 
@@ -53,6 +54,18 @@ def money(amount: str | Decimal | None, currency: str | None) -> str:
     if code in _SYMBOL:
         return f"{sign}{_SYMBOL[code]}{digits}"
     return f"{sign}{digits} {code}".rstrip()
+
+
+def minor_money(amount: object, currency: str | None) -> str:
+    """`1500, "USD"` -> `$15.00`; `1500, "JPY"` -> `¥1,500`: an integer of minor units,
+    shifted by the currency's exponent as a Decimal (never a float). Anything but an
+    integer is shown as it came."""
+    if amount is None:
+        return "—"
+    if isinstance(amount, bool) or not isinstance(amount, int):
+        return str(amount)
+    places = _EXPONENT.get((currency or "").strip().upper(), 2)
+    return money(Decimal(amount).scaleb(-places), currency)
 
 
 def _moment(value: str | None) -> datetime | None:

@@ -30,9 +30,19 @@ from loopdesk.web.api import (
     ActionSpec,
     Answer,
     ConsoleApi,
+    idempotency_key,
 )
 from loopdesk.web.demo import showcases
-from loopdesk.web.format import ago, money, when
+from loopdesk.web.draft_steps import STEPS
+from loopdesk.web.draft_view import (
+    CREDIT_TYPE_WORDS,
+    RETURN_TYPE_WORDS,
+    Summary,
+    order_key,
+    summaries,
+    variant_label,
+)
+from loopdesk.web.format import ago, minor_money, money, when
 from loopdesk.web.session import (
     CSRF_FIELD,
     CSRF_HEADER,
@@ -46,6 +56,7 @@ HERE = Path(__file__).parent
 STATIC_PATH = "/console/static"
 MAX_FORM_FIELD = 2_000
 MAX_KEY_LENGTH = 512
+RECENT_DRAFTS = 20  # on the search page, across customers
 # Pages hold customer data: not cached, not framed, scripts and styles from here only.
 SECURITY_HEADERS = {
     "Content-Security-Policy": (
@@ -61,13 +72,19 @@ SECURITY_HEADERS = {
 
 router = APIRouter(include_in_schema=False)
 templates = Jinja2Templates(directory=HERE / "templates")
-templates.env.filters.update(money=money, when=when, ago=ago)
+templates.env.filters.update(money=money, minor=minor_money, when=when, ago=ago)
 templates.env.globals.update(
     static=STATIC_PATH,
     channels=CHANNELS,
     intents=("", *INTENTS),  # "": not known
     allowlist_types=ALLOWLIST_TYPES,
     return_actions=RETURN_ACTIONS,
+    # The draft pages (`web.draft_pages`); a form's Idempotency-Key is drawn as it renders.
+    steps=STEPS,
+    return_type_words=RETURN_TYPE_WORDS,
+    credit_type_words=CREDIT_TYPE_WORDS,
+    variant_label=variant_label,
+    new_key=idempotency_key,
 )
 
 
@@ -194,6 +211,7 @@ class CustomerPage:
     lookup: Answer
     decision: Answer | None = None
     audit: Answer | None = None
+    drafts: Answer | None = None
     conversation: str = field(default_factory=lambda: "console-" + secrets.token_hex(8))
 
     @property
@@ -210,9 +228,21 @@ class CustomerPage:
             return []
         return customer_audit(self.audit.body.get("items", []), self.view, self.emails)
 
+    @property
+    def order_names(self) -> set[str]:
+        view = self.view
+        names = {str(o.get("name", "")) for o in view.get("orders", [])}
+        return names | {str(r.get("order", {}).get("name", "")) for r in view.get("returns", [])}
 
-def _order_key(name: object) -> str:
-    return str(name).strip().lstrip("#").casefold()
+    @property
+    def draft_rows(self) -> list[Summary]:
+        """The recent draft returns of this customer's orders."""
+        return summaries(self.drafts, self.order_names)
+
+    @property
+    def drafts_enabled(self) -> bool:
+        """False when the shop sends return links only (the API's 403 `drafts_disabled`)."""
+        return self.drafts is None or self.drafts.error.get("code") != "drafts_disabled"
 
 
 def customer_audit(
@@ -221,16 +251,16 @@ def customer_audit(
     """The audit rows about this customer: their returns, orders or addresses."""
     returns = view.get("returns", [])
     return_ids = {str(r.get("id")) for r in returns}
-    orders = {_order_key(o.get("name")) for o in view.get("orders", [])}
-    orders |= {_order_key(r.get("order", {}).get("name")) for r in returns}
+    orders = {order_key(o.get("name")) for o in view.get("orders", [])}
+    orders |= {order_key(r.get("order", {}).get("name")) for r in returns}
     addresses = {e.casefold() for e in emails}
     kept = []
     for item in items:
         inputs = item.get("inputs") or {}
         if (
             str(inputs.get("returnId", "")) in return_ids
-            or _order_key(inputs.get("orderName", "")) in orders - {""}
-            or (inputs.get("type") == "order" and _order_key(inputs.get("value")) in orders)
+            or order_key(inputs.get("orderName", "")) in orders - {""}
+            or (inputs.get("type") == "order" and order_key(inputs.get("value")) in orders)
             or (
                 inputs.get("type") == "email"
                 and str(inputs.get("value", "")).casefold() in addresses
@@ -246,11 +276,12 @@ async def load_customer(api: ConsoleApi, emails: list[str], *, fresh: bool) -> C
         # After the lookup, so the decision reads the facts it just stored.
         page.decision = await api.decide(emails)
         page.audit = await api.audit()
+        page.drafts = await api.drafts()
     return page
 
 
 def _answers(page: CustomerPage) -> list[Answer]:
-    return [a for a in (page.lookup, page.decision, page.audit) if a is not None]
+    return [a for a in (page.lookup, page.decision, page.audit, page.drafts) if a is not None]
 
 
 # --- pages --------------------------------------------------------------------------
@@ -265,16 +296,22 @@ async def home(
         return current.page("sign_in.html", signed_out=signed_out[:40])
     addresses = parse_emails(emails[:MAX_FORM_FIELD])
     customer = None
-    if addresses:
-        async with current.api() as api:
+    recent = None
+    async with current.api() as api:
+        if addresses:
             customer = await load_customer(api, addresses, fresh=bool(fresh))
-        if any(a.unauthorized for a in _answers(customer)):
-            return current.to_sign_in("key")
+        else:
+            recent = await api.drafts(limit=RECENT_DRAFTS)
+    answers = _answers(customer) if customer is not None else [a for a in (recent,) if a]
+    if any(a.unauthorized for a in answers):
+        return current.to_sign_in("key")
     return current.page(
         "console.html",
         query=" ".join(addresses),
         customer=customer,
         showcases=showcases(request.app) if customer is None else [],
+        drafts_answer=recent,
+        draft_rows=summaries(recent),
     )
 
 
@@ -385,7 +422,7 @@ async def confirm_action(request: Request) -> Response:
         "_confirm.html",
         spec=spec,
         query=form.get("emails", ""),
-        idempotency_key=secrets.token_urlsafe(18),
+        idempotency_key=idempotency_key(),
     )
 
 
