@@ -40,12 +40,13 @@ lint: install
 	$(BIN)/mypy
 
 # The suite runs on TEST_WORKERS processes (pytest-xdist); much of it waits on sockets
-# and subprocesses, so a third worker on two cores still shortens it. TEST_WORKERS=0
-# runs it in this process.
+# and subprocesses, so a third worker on two cores still shortens it. Each file runs
+# whole on one worker (its module fixtures built once, its figures whole).
+# TEST_WORKERS=0 runs it in this process.
 TEST_WORKERS ?= 3
 
 test: install lint
-	$(BIN)/python -m pytest -n $(TEST_WORKERS) --dist loadgroup
+	$(BIN)/python -m pytest -n $(TEST_WORKERS) --dist loadfile
 
 bench: install
 	@# wrk (a C load generator) keeps the load generator from being what is measured.

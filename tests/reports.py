@@ -5,7 +5,9 @@ A test or a conftest adds lines with `add(config, title, lines)` (or the `report
 fixture); they are printed in the terminal summary, a section per title. Under
 pytest-xdist (`make test` runs the suite on several workers) each worker sends what it
 gathered to the controller in `workeroutput`, so the figures of every worker appear
-once, in the controller's summary, whatever worker ran the test.
+once, in the controller's summary, whatever worker ran the test. `make test` hands out
+whole files (`--dist loadfile`), so a figure its file's tests add up between them (a
+tally, a containment table, a count kept at module scope) is whole too.
 """
 
 from __future__ import annotations
@@ -40,22 +42,6 @@ def report(pytestconfig: pytest.Config) -> Report:
         add(pytestconfig, FIGURES, text.strip("\n").splitlines())
 
     return emit
-
-
-# Test files (or folders) whose tests add up one figure between them (a tally, a
-# containment table, a count kept at module scope): each runs whole on one xdist worker
-# (`--dist loadgroup`), so its figure is whole too.
-WHOLE = ("tests/guides/", "tests/faults/", "tests/test_bad_input.py", "tests/test_cli_files.py")
-
-
-@pytest.hookimpl(tryfirst=True)  # before xdist reads the groups off the items
-def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    root = config.rootpath
-    for item in items:
-        where = item.path.relative_to(root).as_posix() if item.path.is_relative_to(root) else ""
-        group = next((w for w in WHOLE if where.startswith(w)), None)
-        if group is not None:
-            item.add_marker(pytest.mark.xdist_group(group))
 
 
 @pytest.hookimpl(trylast=True)
