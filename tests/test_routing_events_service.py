@@ -76,6 +76,7 @@ async def test_a_sandbox_webhook_ends_as_a_signed_routing_event(
         "/v1/customers/lookup", params=[("email", e) for e in emails], headers=auth
     )
     assert looked.status_code == 200 and looked.json()["meta"]["source"] == "sandbox"
+    await app.state.customers.settled()  # the fetch is stored, and routed, after its answer
     async with app.state.store.reader() as session:
         (before,) = await ob.outcomes_page(session)
     assert before.queue in ("returns", "returns-priority")

@@ -33,7 +33,7 @@ from loopdesk.settings import Settings
 from tests.faults.tally import TALLY
 from tests.faults.world import LETTERS, Customer, write_world
 
-pytestmark = pytest.mark.asyncio(loop_scope="module")
+pytestmark = [pytest.mark.asyncio(loop_scope="module"), pytest.mark.timing]
 
 API_KEY = "faults-matrix-key-0123456789"
 # Small on purpose: a hang must cost little, and the bound below must hold.

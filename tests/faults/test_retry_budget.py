@@ -15,6 +15,8 @@ from loopdesk.sandbox.faults import FaultController
 from loopdesk.sandbox.seed import generate_world
 from loopdesk.settings import Settings
 
+pytestmark = pytest.mark.timing
+
 BUDGET_S = 1.0
 # Jittered backoff and many attempts: without a hard budget these add up to seconds.
 SETTINGS = Settings(

@@ -343,6 +343,12 @@ class CustomerService:
         task.add_done_callback(lambda done: self._stored(key, done))
         return True
 
+    async def settled(self) -> None:
+        """Wait for the writes of answers already sent (a fetch is answered before it
+        is stored): then the store, and what was decided from it, holds every fetch."""
+        while self._writes:
+            await asyncio.wait(set(self._writes))
+
     def _stored(self, key: str, task: asyncio.Task[None]) -> None:
         self._writes.discard(task)
         if self._pending.get(key) is task:
