@@ -172,9 +172,14 @@ class Guide:
 @pytest_asyncio.fixture(scope="session", loop_scope="session")
 async def guide(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Guide]:
     tmp = tmp_path_factory.mktemp("guides")
-    # The merchant's name signs the guide's messages; every other policy is the default.
+    # The merchant's name signs the guide's messages, and this shop sends Loop's return
+    # links (returns made in the conversation are `test_draft_conversations.py`'s); every
+    # other policy is the default.
     policy = tmp / "policy.toml"
-    policy.write_text(f'[shop]\nname = "{SHOP["name"]}"\n', encoding="utf-8")
+    policy.write_text(
+        f'[shop]\nname = "{SHOP["name"]}"\n\n[returns]\ncreate_in_conversation = false\n',
+        encoding="utf-8",
+    )
     settings = Settings(
         **HTTP,
         policy_file=policy,

@@ -37,6 +37,12 @@ def summary_text(turn: Turn, reason: str) -> str:
         gave.append(f"verification {state.verification!r}")
     if gave:
         lines.append("Customer gave: " + ", ".join(gave) + ".")
+    if state.draft is not None:
+        draft = state.draft
+        lines.append(
+            f"Draft return {draft.id} for order {draft.order_name} is left open"
+            f" (waiting on: {draft.step}); finish or cancel it in Loop."
+        )
     lines.append("Found: " + _sentence("; ".join(state.found) or "nothing yet"))
     lines.append("Done: " + _sentence("; ".join(state.did) or "nothing"))
     if state.links:
