@@ -82,9 +82,12 @@ def test_variants_by_option_words(text: str, key: str | None) -> None:
 
 
 def test_a_sold_out_variant_is_named_only_by_all_its_words() -> None:
-    assert pick_exact("navy medium", SOLD_OUT) == SOLD_OUT[0]
-    assert pick_exact("the navy one", SOLD_OUT) == SOLD_OUT[0]
-    assert pick_exact("white M", SOLD_OUT) is None  # not "Navy / M" on one shared word
+    catalog = [*VARIANTS, *SOLD_OUT]
+    assert pick_exact("navy medium", SOLD_OUT, catalog) == SOLD_OUT[0]
+    assert pick_exact("do you have it in navy M?", SOLD_OUT, catalog) == SOLD_OUT[0]
+    assert pick_exact("the navy one", SOLD_OUT, catalog) == SOLD_OUT[0]
+    assert pick_exact("white M", SOLD_OUT, catalog) is None  # not "Navy / M" on "M" alone
+    assert pick_exact("hmm", SOLD_OUT, catalog) is None
     assert pick_exact("", SOLD_OUT) is None
 
 

@@ -153,10 +153,15 @@ def pick_many(text: str, options: Sequence[Option]) -> list[Option]:
     return [o for o in options if o.key in chosen]
 
 
-def pick_exact(text: str, options: Sequence[Option]) -> Option | None:
-    """The one choice whose label holds every word of the answer ("navy m" for
-    "Navy / M"): for naming something not offered, where a near match would mislead."""
-    words = set(_tokens(text))
+def pick_exact(
+    text: str, options: Sequence[Option], vocabulary: Sequence[Option] = ()
+) -> Option | None:
+    """The one choice whose label holds every word of the answer that names any of
+    `vocabulary` (default: `options`): "do you have it in navy medium?" for "Navy / M"
+    among sizes and colours, never "Navy / M" for "white M". For naming something not
+    offered, where a near match would mislead."""
+    known = set().union(*(_option_tokens(o) for o in (*vocabulary, *options)))
+    words = set(_tokens(text)) & known
     found = [o for o in options if words and words <= _option_tokens(o)]
     return found[0] if len(found) == 1 else None
 

@@ -308,8 +308,10 @@ register(
 
 # An item as the customer bought it: `price` already in words ("$54.00"). `lead` names
 # a sentence said first (`_draft_words.j2`): "" | not_understood | undone |
-# nothing_to_undo | no_stock | sold_out | locked | restarted. Numbered lists match the
-# quick replies, in order (an SMS customer answers with the number).
+# nothing_to_undo | no_stock | sold_out | locked | restarted | all_refund | all_gift
+# (refund and store credit cannot mix in one return: the latest choice holds).
+# Numbered lists match the quick replies, in order (an SMS customer answers with the
+# number).
 _ITEM = {"title": "Linen Shirt", "variant": "White / M", "price": "$54.00"}
 _SWEATER = {"title": "Merino Crew Sweater", "variant": "Oat / M", "price": "$89.00"}
 # `code`: Loop's ineligibility code (final-sale, outside-return-window, already-returned,
@@ -374,7 +376,10 @@ register(
     "create_return.reason",
     doc="Why `item` goes back: `reasons`, the shop's, numbered.",
     sample={"item": _ITEM, "reasons": _REASONS, "lead": "not_understood"},
-    variants=({"item": _SWEATER, "reasons": _REASONS[:2], "lead": ""},),
+    variants=(
+        {"item": _SWEATER, "reasons": _REASONS[:2], "lead": ""},
+        {"item": _SWEATER, "reasons": _REASONS, "lead": "all_gift"},
+    ),
 )
 register(
     "create_return.outcome",

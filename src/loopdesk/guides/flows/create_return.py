@@ -531,14 +531,15 @@ async def _items(turn: Turn, draft: Draft) -> Step | None:
     return await _next_item(turn, draft)
 
 
-async def _next_item(turn: Turn, draft: Draft) -> Step:
-    """The next chosen item goes into the draft and is asked about; none left: finalize."""
+async def _next_item(turn: Turn, draft: Draft, lead: str = "") -> Step:
+    """The next chosen item goes into the draft and is asked about; none left: finalize.
+    `lead` is said first in the next question."""
     progress = _progress(turn)
     if progress.item:
         progress.settled.append(progress.item)
         progress.item = ""
     if not progress.queue:
-        return await _finalize(turn, draft)
+        return await _finalize(turn, draft, lead)
     line_id = progress.queue.pop(0)
     result = await _desk(turn).add_item(progress.id, line_id, actor=turn.actor)
     if not result.ok or result.draft is None:
@@ -547,7 +548,7 @@ async def _next_item(turn: Turn, draft: Draft) -> Step:
     if added is None:
         return _failed(turn, result, "add an item to the draft return")
     progress.item = added.id
-    return _ask_reason(turn, result.draft)
+    return _ask_reason(turn, result.draft, lead)
 
 
 async def _reason(turn: Turn, draft: Draft) -> Step | None:
@@ -580,10 +581,14 @@ async def _choose_outcome(turn: Turn, outcome: str) -> Step:
     draft: Draft = result.draft
     line = _returning_line(draft, progress.item)
     if outcome != "exchange":
+        # Loop pays a whole return back one way: the latest choice holds for every item.
+        mixed = progress.credit_type not in ("", outcome) and any(
+            i.return_type == "credit" and i.id != progress.item for i in draft.returning_items
+        )
         progress.credit_type = outcome
         kind = "refund" if outcome == "refund" else "store credit"
         turn.state.note("did", f"{line.label}: {kind}")
-        return await _next_item(turn, draft)
+        return await _next_item(turn, draft, f"all_{outcome}" if mixed else "")
     if any(v.is_available for v in _variants(draft, progress.item)):
         return _ask_variant(turn, draft)
     # Nothing else in stock: no exchange, the item goes back as credit until chosen.
@@ -600,8 +605,10 @@ async def _variant(turn: Turn, draft: Draft) -> Step | None:
     options = _variant_step_options(draft, progress)
     chosen = pick_one(turn.text, options)
     if chosen is None:
-        sold = [v for v in _variants(draft, progress.item) if not v.is_available]
-        named = pick_exact(turn.text, _variant_options(sold))
+        catalog = _variants(draft, progress.item)
+        sold = [v for v in catalog if not v.is_available]
+        bought = Option("", _returning_line(draft, progress.item).variant)
+        named = pick_exact(turn.text, _variant_options(sold), [*_variant_options(catalog), bought])
         if named is None:
             return None
         turn.state.note("found", f"{named.label} is sold out")
@@ -623,7 +630,7 @@ async def _variant(turn: Turn, draft: Draft) -> Step | None:
     return await _next_item(turn, result.draft)
 
 
-async def _finalize(turn: Turn, draft: Draft) -> Step:
+async def _finalize(turn: Turn, draft: Draft, lead: str = "") -> Step:
     """The items are settled: Loop fixes them, then says what is due."""
     progress, desk = _progress(turn), _desk(turn)
     progress.step = "method"
@@ -657,8 +664,8 @@ async def _finalize(turn: Turn, draft: Draft) -> Step:
         draft = chosen.draft
     methods = _method_options(draft)
     if len(methods) == 1:
-        return await _select_method(turn, methods[0])
-    return _ask_method(turn, draft)
+        return await _select_method(turn, methods[0], lead)
+    return _ask_method(turn, draft, lead)
 
 
 async def _method(turn: Turn, draft: Draft) -> Step | None:
@@ -668,14 +675,14 @@ async def _method(turn: Turn, draft: Draft) -> Step | None:
     return await _select_method(turn, chosen)
 
 
-async def _select_method(turn: Turn, chosen: Option) -> Step:
+async def _select_method(turn: Turn, chosen: Option, lead: str = "") -> Step:
     progress = _progress(turn)
     result = await _desk(turn).select_method(progress.id, chosen.key, actor=turn.actor)
     if not result.ok or result.draft is None:
         return _failed(turn, result, "select the return method")
     progress.method = chosen.key
     turn.state.note("did", f"return method: {chosen.label}")
-    return _ask_confirm(turn, result.draft, await _fee(turn))
+    return _ask_confirm(turn, result.draft, await _fee(turn), lead)
 
 
 async def _fee(turn: Turn) -> str:
