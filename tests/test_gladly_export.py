@@ -31,11 +31,13 @@ from typer.testing import CliRunner
 
 from loopdesk.api.routes.actions import ReturnLinkOut
 from loopdesk.api.routes.app_actions import ExceptionRequestOut, ReturnsStatusOut
+from loopdesk.api.routes.drafts import DraftView, ReturnDetailsOut
 from loopdesk.cli.main import app as cli_app
 from loopdesk.customers.profile import NO_EMAIL_MESSAGES
 from loopdesk.domain.facts import FACTS
 from loopdesk.domain.models import LoopReturn, Note, Order
 from loopdesk.domain.timeline import ProcessingTimes, estimate
+from loopdesk.gladly.draft_actions import DRAFT_CASES, DraftCase, expected_status, filled, prepare
 from loopdesk.gladly.export import check_base_url, export_app, sample_service
 from loopdesk.settings import Settings
 from tests.conftest import CONFORMANCE
@@ -101,7 +103,7 @@ def test_the_layout_is_that_of_gladlys_loop_apps(exported: Path) -> None:
         names = {p.stem for p in folder.glob("*.gtpl")}
         assert names == {"request_url", "response_transformation", *templates}
         assert (folder / "config.json").is_file() and (folder / "_test_/data").is_dir()
-    for action in ("return_status", "create_return_link", "request_exception"):
+    for action in (*ACTION_REQUESTS, *DRAFT_REQUESTS):
         folder = exported / "actions" / action
         assert {"request_url", "response_transformation"} <= {p.stem for p in folder.glob("*")}
         assert (folder / "_test_/data").is_dir()
@@ -170,8 +172,48 @@ def test_data_types_and_actions_are_bound(exported: Path) -> None:
         "return_status": "returnStatus",
         "create_return_link": "createReturnLink",
         "request_exception": "requestException",
+        "get_return_details": "getReturnDetails",
+        "check_eligibility": "checkEligibility",
+        "get_draft_return": "getDraftReturn",
+        "add_return_item": "addReturnItem",
+        "remove_return_item": "removeReturnItem",
+        "set_return_reason": "setReturnReason",
+        "set_return_type": "setReturnType",
+        "add_exchange_item": "addExchangeItem",
+        "finalize_items": "finalizeItems",
+        "get_draft_totals": "getDraftTotals",
+        "set_credit_type": "setCreditType",
+        "select_return_method": "selectReturnMethod",
+        "submit_return": "submitReturn",
+        "cancel_draft_return": "cancelDraftReturn",
     }
-    assert set(actions.mutation_type.fields) == {"requestException"}  # type: ignore[union-attr]
+    # Reads are queries; whatever changes something (in Loop or the ledger) a mutation.
+    assert set(actions.query_type.fields) == {  # type: ignore[union-attr]
+        "returnStatus",
+        "createReturnLink",
+        "getReturnDetails",
+        "getDraftReturn",
+        "getDraftTotals",
+    }
+    assert len(actions.mutation_type.fields) == 12  # type: ignore[union-attr]
+    for config in exported.glob("actions/*/config.json"):
+        method = _json(config)["httpMethod"]
+        action = config.parent.name
+        assert method == {**ACTION_REQUESTS, **DRAFT_REQUESTS}[action][0], action
+
+
+def test_the_draft_steps_are_those_of_gladlys_loop_returns_app(exported: Path) -> None:
+    """Every action of the peer's 1.6 app has its step here (the link and allowlist
+    ones as the existing actions), under the peer's name."""
+    peer = {p.name for p in (CONFORMANCE / "loop_returns-1.6/actions").iterdir() if p.is_dir()}
+    ours = {p.name for p in (exported / "actions").iterdir() if p.is_dir()}
+    assert peer - {"generate_return_link", "create_allowlist_item"} <= ours
+    assert ours - peer == {
+        "return_status",
+        "create_return_link",
+        "request_exception",
+        "remove_return_item",
+    }
 
 
 # --- the shapes ---------------------------------------------------------------------
@@ -300,13 +342,33 @@ def test_the_types_are_loopdesks_models(exported: Path) -> None:
         (ReturnsStatusOut, "ReturnStatusResult"),
         (ReturnLinkOut, "ReturnLinkResult"),
         (ExceptionRequestOut, "ExceptionResult"),
+        (ReturnDetailsOut, "ReturnDetailsResult"),
+        (DraftView, "DraftReturnResult"),
     ):
         kind = actions.type_map[type_name]
         assert isinstance(kind, graphql.GraphQLObjectType)
         _matches_model(model, kind, extra=frozenset({"error"}), nullable_top=True)
         error = _unwrap(kind.fields["error"].type)
         assert isinstance(error, graphql.GraphQLObjectType)
-        assert set(error.fields) == {"code", "message"}
+        if model is DraftView:  # with what helps the next step
+            assert {n: str(f.type) for n, f in error.fields.items()} == {
+                "code": "String!",
+                "message": "String!",
+                "nextSteps": "[String!]",
+                "loopErrors": "[DraftLoopError!]",
+                "outcomeUnknown": "Boolean",
+            }
+        else:
+            assert set(error.fields) == {"code", "message"}
+    # The enums are the API's choices.
+    for enum, field_name in (("DraftReturnType", "returnType"), ("DraftCreditType", "creditType")):
+        kind = actions.type_map[enum]
+        assert isinstance(kind, graphql.GraphQLEnumType)
+        model = {"returnType": "TypeIn", "creditType": "CreditTypeIn"}[field_name]
+        from loopdesk.api.routes import drafts as draft_routes
+
+        choices = typing.get_args(getattr(draft_routes, model).model_fields[field_name].annotation)
+        assert set(kind.values) == set(choices)
 
 
 # --- the templates ------------------------------------------------------------------
@@ -447,15 +509,22 @@ async def test_each_cases_data_is_what_the_service_answers(exported: Path) -> No
             seen.setdefault(owner, set()).add(case.name)
             if parts[0] == "data":
                 await _check_pull(client, case, owner)
+            elif owner in DRAFT_REQUESTS:
+                await _check_draft_action(client, case, owner)
             else:
                 await _check_action(client, case, owner)
+    drafts: dict[str, set[str]] = {}
+    for draft_case in DRAFT_CASES:
+        drafts.setdefault(draft_case.action, set()).add(draft_case.name)
     assert seen == {
         "returns": {"success", "unknown_customer", "no_customer_email"},
         "orders": {"success", "no_customer_email"},
         "return_status": {"success", "one_order", "bad_email"},
         "create_return_link": {"success", "wrong_zip"},
         "request_exception": {"granted", "refused", "vip_by_tag"},
+        **drafts,
     }
+    assert set(drafts) == set(DRAFT_REQUESTS)  # a case for every draft step
 
 
 async def _check_pull(client: httpx.AsyncClient, case: Path, kind: str) -> None:
@@ -535,6 +604,121 @@ async def _check_action(client: httpx.AsyncClient, case: Path, action: str) -> N
         want = {"granted": "granted", "refused": "refused", "vip_by_tag": "granted"}[case.name]
         assert fresh["outcome"] == want
         assert fresh["vip"] is (case.name == "vip_by_tag")
+
+
+DRAFT_REQUESTS = {
+    "check_eligibility": ("POST", "/v1/drafts"),
+    "get_draft_return": ("GET", "/v1/drafts/{d}"),
+    "add_return_item": ("POST", "/v1/drafts/{d}/items"),
+    "remove_return_item": ("DELETE", "/v1/drafts/{d}/items/{i}"),
+    "set_return_reason": ("POST", "/v1/drafts/{d}/items/{i}/reason"),
+    "set_return_type": ("POST", "/v1/drafts/{d}/items/{i}/type"),
+    "add_exchange_item": ("POST", "/v1/drafts/{d}/items/{i}/exchange"),
+    "finalize_items": ("POST", "/v1/drafts/{d}/finalize"),
+    "get_draft_totals": ("GET", "/v1/drafts/{d}/totals"),
+    "set_credit_type": ("POST", "/v1/drafts/{d}/credit-type"),
+    "select_return_method": ("POST", "/v1/drafts/{d}/return-method"),
+    "submit_return": ("POST", "/v1/drafts/{d}/submit"),
+    "cancel_draft_return": ("POST", "/v1/drafts/{d}/cancel"),
+    "get_return_details": ("GET", "/v1/returns/details"),
+}
+# What each step sends: the inputs' names (an empty object where none), or no body.
+DRAFT_BODIES: dict[str, tuple[str, ...] | None] = {
+    "check_eligibility": ("orderName", "secondaryInput"),
+    "add_return_item": ("orderLineItemId",),
+    "set_return_reason": ("reasonId",),
+    "set_return_type": ("returnType",),
+    "add_exchange_item": ("variantId",),
+    "finalize_items": (),
+    "set_credit_type": ("creditType",),
+    "select_return_method": ("returnMethodId",),
+    "submit_return": (),
+    "cancel_draft_return": (),
+}
+
+
+def _draft_case(case: Path, action: str) -> DraftCase:
+    (found,) = [c for c in DRAFT_CASES if (c.action, c.name) == (action, case.name)]
+    return found
+
+
+async def _check_draft_action(client: httpx.AsyncClient, case: Path, action: str) -> None:
+    """A draft step's case: the draft it starts from made again, then its request."""
+    described = _draft_case(case, action)
+    ids = await prepare(client, described.given) if described.given is not None else {}
+    inputs = _json(case / "inputs.json")
+    assert inputs == filled(described.inputs, ids)  # the same ids on every fresh run
+    method, path = DRAFT_REQUESTS[action]
+    url = BASE + path.format(d=inputs.get("draftReturnId"), i=inputs.get("returningItemId"))
+    if action == "get_return_details":
+        query = [
+            f"{name}={quote_plus(inputs[name])}"
+            for name in ("returnId", "orderId", "orderName", "currencyType")
+            if inputs.get(name)
+        ]
+        url += ("?" + "&".join(query)) if query else ""
+    names = DRAFT_BODIES.get(action)
+    body: Any = None if names is None else {n: inputs[n] for n in names}
+    if action == "check_eligibility" and inputs.get("conversationId"):
+        body["conversationId"] = inputs["conversationId"]
+    assert (case / "expected_request_url.txt").read_text().strip() == url
+    if body is not None:
+        assert _json(case / "expected_request_body.json") == body
+    else:
+        assert not (case / "expected_request_body.json").exists()
+    status, fresh = await _fresh_call(client, method, url, body)
+    assert _json(case / "response.json") == {"statusCode": status}
+    assert status == expected_status(described), (case, fresh)
+    assert _json(case / "rawData.json") == fresh, case
+    expected = fresh
+    if status >= 300:
+        error = fresh["error"]
+        expected = {"error": {"code": error["code"], "message": error["message"]}}
+        details = error["details"]
+        if action != "get_return_details":
+            for key, name in (("nextSteps", "nextSteps"), ("outcomeUnknown", "outcomeUnknown")):
+                if key in details:
+                    expected["error"][name] = details[key]
+            if error["code"] == "loop_validation_error":
+                expected["error"]["loopErrors"] = details["errors"]
+    assert _json(case / "expected_response_transformation.json") == expected, case
+    # What each case shows.
+    shown = {
+        ("check_eligibility", "final_sale"): lambda b: (
+            {i["id"]: i["ineligibilityCode"] for i in b["lineItems"]}
+            == {"7104001": "final-sale", "7104002": None}
+        ),
+        ("get_draft_return", "exchange_options"): lambda b: b["exchangeOptions"][0]["variants"],
+        ("add_exchange_item", "sold_out"): lambda b: (
+            b["error"]["loopErrors"] == [{"message": "variant not available for exchange"}]
+        ),
+        ("finalize_items", "not_offered"): lambda b: (
+            b["error"]["nextSteps"] == ["add-returning-item", "cancel-draft-return"]
+        ),
+        ("get_draft_totals", "amount_due"): lambda b: b["totals"]["amountDue"]["amount"] == 1500,
+        ("submit_return", "success"): lambda b: b["returnId"] and b["statusPageUrl"],
+        ("submit_return", "amount_due"): lambda b: (
+            "submit-draft-return" not in b["error"]["nextSteps"]
+        ),
+        ("check_eligibility", "wrong_zip"): lambda b: (
+            b["error"]["loopErrors"][0]["code"] == "secondary-input-mismatch"
+        ),
+    }
+    check = shown.get((action, case.name))
+    if check is not None:
+        assert check(expected), (case, expected)
+
+
+async def test_without_drafts_in_the_policy_the_app_has_no_draft_steps(tmp_path: Path) -> None:
+    policy = tmp_path / "policy.toml"
+    policy.write_text("[returns]\ncreate_in_conversation = false\n")
+    done = await export_app(tmp_path / "app", BASE, settings=Settings(policy_file=policy))
+    folders = {p.name for p in (tmp_path / "app/actions").iterdir() if p.is_dir()}
+    assert folders == {*ACTION_REQUESTS, "get_return_details"}
+    assert set(done.actions) == folders
+    schema = _schema(tmp_path / "app", "actions/actions_schema.graphql")
+    assert set(schema.mutation_type.fields) == {"requestException"}  # type: ignore[union-attr]
+    assert "DraftReturnResult" not in schema.type_map and "ReturnDetailsResult" in schema.type_map
 
 
 def test_the_header_test_data(exported: Path) -> None:

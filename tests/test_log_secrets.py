@@ -232,6 +232,29 @@ CASES: list[Case] = [
         headers={"Idempotency-Key": "flag-once"},
         expect=ANY,
     ),
+    # draft returns (the sandbox's first draft id is 900123456)
+    Case(
+        "draft start", "POST", "/v1/drafts", json={"orderName": "#7104", "secondaryInput": "98101"}
+    ),
+    Case(
+        "draft start by email",
+        "POST",
+        "/v1/drafts",
+        json={"orderName": "#7101", "secondaryInput": "refund.demo@example.com"},
+    ),
+    Case("draft get", "GET", "/v1/drafts/900123456", expect=ANY),
+    Case("draft unknown", "GET", "/v1/drafts/1", expect=CLIENT_ERROR),
+    Case("draft submit not offered", "POST", "/v1/drafts/900123456/submit", expect=CLIENT_ERROR),
+    Case(
+        "draft item Loop 500",
+        "POST",
+        "/v1/drafts/900123456/items",
+        json={"orderLineItemId": "7104002"},
+        fault={"path_contains": "/returning-items", "status": 500},
+        expect=ANY,
+    ),
+    Case("drafts", "GET", "/v1/drafts"),
+    Case("return details none", "GET", "/v1/returns/details", expect=CLIENT_ERROR),
     # audit
     Case("audit", "GET", "/v1/audit"),
     Case("audit filtered", "GET", "/v1/audit?action=allowlist.add&since=2026-01-01T00:00:00Z"),

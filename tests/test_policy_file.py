@@ -31,6 +31,7 @@ def test_defaults_without_a_file() -> None:
     assert policy.shop.name == ""
     assert policy.returns.window_days == 30
     assert policy.returns.link_verification == "zip"
+    assert policy.returns.create_in_conversation is True
     rules = policy.exceptions
     assert (rules.grace_days, rules.vip_grace_multiplier, rules.once_per_days) == (7, 2, 365)
     assert rules.grace_for(vip=False) == 7 and rules.grace_for(vip=True) == 14
@@ -55,6 +56,7 @@ name = "  Tiny Shop "
 [returns]
 window_days = 45
 link_verification = "email"
+create_in_conversation = false
 
 [exceptions]
 grace_days = 10
@@ -80,6 +82,7 @@ emails = ["Boss@Example.com"]
     assert policy.path == path
     assert policy.shop.name == "Tiny Shop"
     assert (policy.returns.window_days, policy.returns.link_verification) == (45, "email")
+    assert policy.returns.create_in_conversation is False
     rules = policy.exceptions
     assert rules.grace_for(vip=True) == 15  # 10 x 1.5
     assert rules.once_per_days == 0
@@ -98,6 +101,7 @@ def test_the_shipped_example_loads() -> None:
     policy = load_policy(EXAMPLE)
     assert policy.shop.name == "Company Store"
     assert policy.exceptions.final_sale_skus == ("FS-",)
+    assert policy.returns.create_in_conversation is True
     assert "{order}" in policy.exceptions.words.outside_grace
     assert policy.facts.vip_tags == ("VIP", "Gold")
 
@@ -121,6 +125,7 @@ BAD_FILES = [
     ("[returns]\nwindow_days = 30.5\n", 2, "`returns.window_days`"),
     ('[returns]\nlink_verification = "sms"\n', 2, "'zip', 'email' or 'phone'"),
     ("[returns]\nwindow_days = 99999\n", 2, "less than or equal to 3650"),
+    ('[returns]\ncreate_in_conversation = "no"\n', 2, "`returns.create_in_conversation`"),
     ("[processing]\nrefund_to_account = -2\n", 2, "`processing.refund_to_account`"),
     ("[processing]\nrefund_days = 2\n", 2, "unknown key `processing.refund_days`"),
     ("[bogus]\nx = 1\n", 1, "unknown key `bogus`; known: shop, returns"),

@@ -22,6 +22,7 @@ from loopdesk.api.routes import (
     app_actions,
     audit,
     customers,
+    drafts,
     exceptions,
     gladly_lookup,
     gladly_webhooks,
@@ -71,6 +72,7 @@ def create_app(
         app.state.webhook_reads = services.webhook_reads
         app.state.exceptions = services.exceptions
         app.state.guide = services.guide
+        app.state.drafts = services.drafts
         gladly_lookup.startup_notice(settings)
         if not settings.webhook_secrets:
             log.warning(
@@ -162,6 +164,7 @@ def create_app(
         app.include_router(router)
     app.include_router(routing.router)
     app.include_router(exceptions.router)
+    app.include_router(drafts.router)
     app.include_router(guide.router)
     app.include_router(gladly_lookup.router)
     app.include_router(app_actions.router)

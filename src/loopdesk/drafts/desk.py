@@ -6,11 +6,12 @@
    only (`[returns] create_in_conversation = false`);
 2. has its inputs checked (ids are positive integers, types from Loop's enumerations):
    422 before Loop is called;
-3. is checked against the draft's `links` (the stored draft, Loop's last answer, read
-   by GET when loopdesk has none): a step Loop does not offer now is 409
-   `draft_step_not_allowed` with `details.nextSteps`, and Loop is not called. A request
-   whose `Idempotency-Key` is already known skips this check: the runner answers it
-   (the first answer again, or its refusal);
+3. is checked against the draft's `links`: the stored draft's (Loop's last answer),
+   and when they do not offer the step, those of the draft read from Loop now (it may
+   have moved without loopdesk: paid, expired). A step Loop does not offer is 409
+   `draft_step_not_allowed` with `details.nextSteps`, and the step is not sent. A
+   request whose `Idempotency-Key` is already known skips this check: the runner
+   answers it (the first answer again, or its refusal);
 4. runs through the `ActionRunner` (audit row with the inputs and Loop's result;
    `Idempotency-Key`); a submit that failed with an unknown outcome is checked by
    reading the draft (`drafts.verify`);
@@ -38,6 +39,7 @@ from loopdesk.domain.drafts import (
     RETURN_TYPES,
     Draft,
     DraftTotals,
+    get_return_details_output,
     input_id,
     next_steps,
     parse_draft,
@@ -49,6 +51,7 @@ from loopdesk.drafts.view import draft_view
 from loopdesk.errors import (
     DraftRejected,
     DraftsDisabled,
+    DraftStepNotAllowed,
     InvalidInput,
     InvalidUpstreamData,
     LoopdeskError,
@@ -105,12 +108,22 @@ class DraftResult:
         return () if self.draft is None else next_steps(self.draft)
 
 
+class _Refused(Exception):
+    """A step the draft's links do not offer, with the draft that says so."""
+
+    def __init__(self, error: DraftStepNotAllowed, draft: Draft) -> None:
+        super().__init__(error.message)
+        self.error = error
+        self.draft = draft
+
+
 @dataclass
 class _Held:
     """What a step's call saw, for the result (the runner keeps only the body)."""
 
     draft: Draft | None = None
     status_page_url: str | None = None
+    error: LoopdeskError | None = None  # what the call raised
 
 
 class DraftDesk:
@@ -179,6 +192,7 @@ class DraftDesk:
         """The draft now, from Loop (and kept); with its return's status page once
         submitted."""
         try:
+            self._check_enabled()
             _check_actor(actor)
             wanted = _id(draft_id, "draftId")
             draft = await self.client.get(wanted)
@@ -192,17 +206,49 @@ class DraftDesk:
 
     async def totals(self, draft_id: str, *, actor: str) -> DraftResult:
         """What the return is worth and what is due (offered once the items are final)."""
+        draft: Draft | None = None
         try:
+            self._check_enabled()
             _check_actor(actor)
             wanted = str(_id(draft_id, "draftId"))
-            stored, draft = await self._current(wanted, actor)
-            require_step(draft, "totals")
+            stored, draft = await self._legal(wanted, actor, "totals", None)
             totals = await self.client.totals(wanted)
+        except _Refused as refused:
+            return _failed(refused.error, refused.draft)
         except LoopdeskError as exc:
-            return _failed(exc, await self._stored_draft(draft_id))
+            return _failed(exc, draft if draft is not None else await self._stored_draft(draft_id))
         order_name = stored.order_name if stored else None
         body = draft_view(draft, order_name=order_name, totals=totals)
         return _succeeded(draft, body, totals=totals)
+
+    async def return_details(
+        self,
+        *,
+        return_id: str | None = None,
+        order_id: str | None = None,
+        order_name: str | None = None,
+        currency_type: str | None = None,
+    ) -> DraftResult:
+        """A return's details (a submitted draft's, or any): `body` is the camelCase
+        details, amounts in minor units. A read of returns, so the switch leaves it on."""
+        try:
+            details = await self.client.return_details(
+                return_id=return_id,
+                order_id=order_id,
+                order_name=order_name,
+                currency_type=currency_type,
+            )
+        except LoopdeskError as exc:
+            return _failed(exc)
+        body = get_return_details_output(details)
+        return DraftResult(
+            ok=True,
+            status=200,
+            draft=None,
+            body=body,
+            return_id=details.id,
+            status_page_url=details.status_page_url,
+        )
 
     async def recent(
         self, *, limit: int = 50, conversation_id: str | None = None
@@ -404,10 +450,15 @@ class DraftDesk:
                 else:
                     inputs[name] = str(_id(value, name))
             if not await self._key_known(actor, idempotency_key):
-                stored, draft = await self._current(wanted, actor)
-                require_step(draft, call_name, returning_item_id=inputs.get("returningItemId"))
+                stored, draft = await self._legal(
+                    wanted, actor, call_name, inputs.get("returningItemId")
+                )
+        except _Refused as refused:
+            return _failed(refused.error, refused.draft)
         except LoopdeskError as exc:
-            return _failed(exc, _parsed(stored) if stored is not None else draft)
+            if draft is None and stored is not None:
+                draft = _parsed(stored)
+            return _failed(exc, draft)
         order_name = stored.order_name if stored is not None else None
         held = _Held()
 
@@ -459,7 +510,7 @@ class DraftDesk:
             outcome = await self.runner.run(
                 ACTIONS[call_name],
                 inputs,
-                _worded(call),
+                _worded(call, held),
                 key_name=actor,
                 idempotency_key=idempotency_key,
                 check=check,
@@ -470,16 +521,33 @@ class DraftDesk:
 
     # --- the stored draft -----------------------------------------------------------
 
-    async def _current(self, draft_id: str, actor: str) -> tuple[db.StoredDraft | None, Draft]:
-        """The stored draft (Loop's last answer), else Loop's, then kept."""
+    async def _legal(
+        self, draft_id: str, actor: str, call_name: str, item: str | None
+    ) -> tuple[db.StoredDraft | None, Draft]:
+        """The draft, if its links offer the step; `DraftStepNotAllowed` otherwise.
+
+        The stored draft (Loop's last answer) is asked first. A step it does not offer
+        is asked again of the draft read from Loop now, since what loopdesk did not do
+        may have moved it (the customer paid what was due, it expired): the refusal is
+        always Loop's current word, and the step itself is never sent.
+        """
         stored = await self._stored(draft_id)
-        if stored is not None:
-            parsed = _parsed(stored)
-            if parsed is not None and parsed.id is not None:
-                return stored, parsed
+        draft = _parsed(stored) if stored is not None else None
+        if draft is not None and draft.id is not None:
+            try:
+                require_step(draft, call_name, returning_item_id=item)
+                return stored, draft
+            except DraftStepNotAllowed:
+                pass
         draft = await self.client.get(draft_id)
-        kept = await self._save(draft, order_name=None, actor=actor, conversation_id=None)
-        return kept, draft
+        stored = (
+            await self._save(draft, order_name=None, actor=actor, conversation_id=None) or stored
+        )
+        try:
+            require_step(draft, call_name, returning_item_id=item)
+        except DraftStepNotAllowed as exc:
+            raise _Refused(exc, draft) from None
+        return stored, draft
 
     async def _stored_draft(self, draft_id: object) -> Draft | None:
         stored = await self._stored(draft_id)
@@ -621,14 +689,13 @@ def _from_outcome(outcome: ActionOutcome, held: _Held) -> DraftResult:
         )
     error = body.get("error", {})
     details = error.get("details", {})
-    errors = details.get("errors") if error.get("code") == LoopValidationError.code else None
     return DraftResult(
         ok=False,
         status=outcome.status,
         draft=held.draft,
         body=body,
         error_code=error.get("code"),
-        loop_errors=tuple(e for e in errors or () if isinstance(e, dict)),
+        loop_errors=() if held.error is None else _loop_errors(held.error),
         outcome_unknown=bool(details.get("outcomeUnknown")),
         replayed=outcome.replayed,
     )
@@ -675,12 +742,17 @@ def _as_validation_error(exc: LoopdeskError) -> LoopdeskError:
 Call = Callable[[], Awaitable[dict[str, Any]]]
 
 
-def _worded(call: Call) -> Call:
+def _worded(call: Call, held: _Held) -> Call:
+    """`call` with Loop's 422 in loopdesk's code, and Loop's error kept for the result."""
+
     async def run() -> dict[str, Any]:
         try:
             return await call()
-        except DraftRejected as exc:
-            raise _as_validation_error(exc) from exc
+        except LoopdeskError as exc:
+            held.error = _as_validation_error(exc)
+            if held.error is exc:
+                raise
+            raise held.error from exc
 
     return run
 

@@ -12,7 +12,11 @@ the loopdesk API key the admin pastes as the app's credential:
   with the facts;
 - actions `return_status` (`GET /v1/returns/status`), `create_return_link`
   (`POST /v1/actions/return-link`) and `request_exception`
-  (`POST /v1/exceptions/requests`), for Sidekick, Guides and App Actions.
+  (`POST /v1/exceptions/requests`), for Sidekick, Guides and App Actions;
+- the steps of creating a whole return (`gladly.draft_actions`): `check_eligibility`
+  through `submit_return`, each on a `/v1/drafts` route, and `get_return_details`
+  (`GET /v1/returns/details`). A merchant whose policy file turns creating returns off
+  (`[returns] create_in_conversation = false`) gets the app without the draft steps.
 
 The files are this package's `app_files/`, rendered with Jinja2 under `[[ ]]` and
 `[% %]` delimiters (Gladly's Go templates and cards keep `{{ }}`); the base URL, the
@@ -46,12 +50,25 @@ from loopdesk import __version__
 from loopdesk.customers.profile import NO_EMAIL_MESSAGES
 from loopdesk.domain.facts import FACTS
 from loopdesk.errors import InvalidInput, LoopdeskError
+from loopdesk.gladly.draft_actions import (
+    DETAILS_ACTION,
+    DRAFT_ACTIONS,
+    DRAFT_CASES,
+    TEST_DIR,
+    DraftCase,
+    draft_action_body,
+    draft_action_output,
+    draft_action_url,
+    expected_status,
+    filled,
+    prepare,
+)
+from loopdesk.policy.file import load_policy
 from loopdesk.sandbox.seed import DEMO_EMAILS, DEMO_ORDER_NAMES, DEMO_ZIP, EXCEPTION_PERSONAS
 from loopdesk.settings import Settings
 
 APP_FILES = Path(__file__).with_name("app_files")
 PARTIALS = "_partials"
-TEST_DIR = "_test_/data"
 DATA_TYPES = {"returns": "loopdesk_return", "orders": "loopdesk_order"}
 ACTION_PATHS = {
     "return_status": ("GET", "/v1/returns/status"),
@@ -148,9 +165,10 @@ def _environment() -> Environment:
     return env
 
 
-def template_context(base_url: str) -> dict[str, Any]:
+def template_context(base_url: str, *, drafts: bool = True) -> dict[str, Any]:
     return {
         "base_url": base_url,
+        "drafts": drafts,
         "version": __version__,
         "facts": [
             {"name": f.name, "definition": f.definition, "graphql_type": GRAPHQL_TYPES[f.type]}
@@ -161,14 +179,18 @@ def template_context(base_url: str) -> dict[str, Any]:
     }
 
 
-def render_templates(base_url: str) -> dict[str, str]:
-    """Every file of the app but its `_test_` data: path -> text."""
+def render_templates(base_url: str, *, drafts: bool = True) -> dict[str, str]:
+    """Every file of the app but its `_test_` data: path -> text. Without `drafts`,
+    the draft-return steps are left out."""
     env = _environment()
-    context = template_context(base_url)
+    context = template_context(base_url, drafts=drafts)
+    left_out = () if drafts else tuple(f"actions/{name}/" for name in DRAFT_ACTIONS)
     files = {}
     for path in sorted(APP_FILES.rglob("*")):
         relative = path.relative_to(APP_FILES).as_posix()
         if not path.is_file() or relative.startswith(PARTIALS) or "__pycache__" in relative:
+            continue
+        if relative.startswith(left_out):
             continue
         text = env.get_template(relative).render(context).rstrip("\n")
         # A Go template's text is its output: none ends with a line break (a header
@@ -427,17 +449,59 @@ async def _action_files(case: ActionCase, client: httpx.AsyncClient, base_url: s
     return out
 
 
-async def sample_files(base_url: str, settings: Settings) -> dict[str, Any]:
+async def _draft_files(case: DraftCase, client: httpx.AsyncClient, base_url: str) -> CaseFiles:
+    """A draft step's case: its draft made first (`Given`), then the step asked."""
+    ids = await prepare(client, case.given) if case.given is not None else {}
+    inputs = filled(case.inputs, ids)
+    method = "GET" if case.action == DETAILS_ACTION else DRAFT_ACTIONS[case.action].method
+    url = draft_action_url(base_url, case.action, inputs)
+    body = draft_action_body(case.action, inputs)
+    status, answer = await ask(client, base_url, method, url, body)
+    if status != expected_status(case):
+        raise ExportError(
+            f"the sample {case.folder} answered HTTP {status}, not {expected_status(case)}: "
+            f"{answer!r:.300}"
+        )
+    out = CaseFiles(case.folder, {"inputs.json": inputs, "expected_request_url.txt": url})
+    if body is not None:
+        out.files["expected_request_body.json"] = body
+    output = (
+        action_output(status, answer)
+        if case.action == DETAILS_ACTION
+        else draft_action_output(status, answer)
+    )
+    out.files.update(
+        {
+            "response.json": {"statusCode": status},
+            "rawData.json": answer,
+            "expected_response_transformation.json": output,
+        }
+    )
+    return out
+
+
+def draft_cases(*, drafts: bool) -> tuple[DraftCase, ...]:
+    """The draft cases of an app with (or without) the draft steps."""
+    return tuple(c for c in DRAFT_CASES if drafts or c.action == DETAILS_ACTION)
+
+
+async def sample_files(base_url: str, settings: Settings, *, drafts: bool = True) -> dict[str, Any]:
     """Every `_test_` file of the app: path -> JSON value or text."""
     files: dict[str, Any] = {}
     cards: dict[str, list[Any]] = {}
-    cases: list[PullCase | ActionCase] = [*PULL_CASES, *ACTION_CASES]
+    cases: list[PullCase | ActionCase | DraftCase] = [
+        *PULL_CASES,
+        *ACTION_CASES,
+        *draft_cases(drafts=drafts),
+    ]
     async with sample_service(settings) as client:
         for case in sorted(cases, key=lambda c: c.folder):
             if isinstance(case, PullCase):
                 out, objects = await _pull_files(case, client, base_url)
                 if case.name == "success" and objects is not None:
                     cards[case.pull] = objects
+            elif isinstance(case, DraftCase):
+                out = await _draft_files(case, client, base_url)
             else:
                 out = await _action_files(case, client, base_url)
             files.update({f"{out.folder}/{name}": value for name, value in out.files.items()})
@@ -478,8 +542,9 @@ async def export_app(
     fails (the samples are made first)."""
     base = check_base_url(base_url)
     check_target(directory, force=force)
-    files = render_templates(base)
-    samples = await sample_files(base, settings)
+    drafts = load_policy(settings.policy_file).returns.create_in_conversation
+    files = render_templates(base, drafts=drafts)
+    samples = await sample_files(base, settings, drafts=drafts)
     files.update({path: _text(value, path) for path, value in samples.items()})
     for relative, text in sorted(files.items()):
         path = directory / relative
@@ -492,6 +557,10 @@ async def export_app(
         directory=directory,
         files=sorted(files),
         pulls=list(DATA_TYPES),
-        actions=list(ACTION_PATHS),
-        cases=len(PULL_CASES) + len(ACTION_CASES),
+        actions=[
+            *ACTION_PATHS,
+            *(DRAFT_ACTIONS if drafts else ()),
+            DETAILS_ACTION,
+        ],
+        cases=len(PULL_CASES) + len(ACTION_CASES) + len(draft_cases(drafts=drafts)),
     )

@@ -1,0 +1,1 @@
+{{ toJson (dict "variantId" .inputs.variantId) }}

@@ -1,0 +1,1 @@
+{{ toJson (dict "orderLineItemId" .inputs.orderLineItemId) }}

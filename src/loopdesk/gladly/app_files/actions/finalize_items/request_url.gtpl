@@ -1,0 +1,1 @@
+[[ base_url ]]/v1/drafts/{{ urlquery .inputs.draftReturnId }}/finalize

@@ -1,0 +1,1 @@
+[% include "_partials/action_result.gtpl" %]

@@ -1,0 +1,1 @@
+{{ toJson (dict "returnMethodId" .inputs.returnMethodId) }}

@@ -1,0 +1,1 @@
+{{ toJson (dict "creditType" .inputs.creditType) }}

@@ -1,0 +1,1 @@
+[% include "_partials/draft_result.gtpl" %]

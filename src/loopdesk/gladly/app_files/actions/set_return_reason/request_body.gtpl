@@ -1,0 +1,1 @@
+{{ toJson (dict "reasonId" .inputs.reasonId) }}

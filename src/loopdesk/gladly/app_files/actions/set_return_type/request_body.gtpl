@@ -1,0 +1,1 @@
+{{ toJson (dict "returnType" .inputs.returnType) }}
