@@ -33,8 +33,17 @@ from tests.guides.test_conversations import (
 )
 
 SCRIPT = Path(__file__).with_name("draft_conversations.yaml")
+# `clock`: seconds the sandbox's draft clock moves forward before the turn is said.
 TURN_KEYS = frozenset(
-    {"step", "draft", "status_page", "handoff_names_draft", "quick_replies_exclude", "reply_lacks"}
+    {
+        "step",
+        "draft",
+        "status_page",
+        "handoff_names_draft",
+        "quick_replies_exclude",
+        "reply_lacks",
+        "clock",
+    }
 )
 # faults: sandbox fault rules (FaultController.add's arguments); sandbox: draft-return
 # settings; inventory: {variant id: stock}; audit: the actions of the conversation's
@@ -79,6 +88,11 @@ class Sandbox:
     async def settings(self, values: dict[str, Any]) -> None:
         async with self.guide.sandbox as client:
             answer = await client.post("/_sandbox/draft-returns/settings", json=values)
+            assert answer.status_code == 200, answer.text
+
+    async def clock(self, body: dict[str, Any]) -> None:
+        async with self.guide.sandbox as client:
+            answer = await client.post("/_sandbox/draft-returns/clock", json=body)
             assert answer.status_code == 200, answer.text
 
     async def stock(self, inventory: dict[Any, int]) -> dict[Any, int]:
@@ -153,6 +167,8 @@ async def audit_trail(guide: Guide, convo: Conversation) -> list[str]:
 
 async def undo(guide: Guide, convo: Conversation, sandbox: Sandbox, stock: dict[Any, int]) -> None:
     guide.faults.clear()
+    if any("clock" in turn.expect for turn in convo.turns):
+        await sandbox.clock({"reset": True})
     if convo.extra.get("sandbox"):
         await sandbox.settings(SANDBOX_DEFAULTS)
     if stock:
@@ -191,6 +207,8 @@ async def test_draft_conversation(
     try:
         for number, turn in enumerate(convo.turns):
             said.append(turn.say)
+            if "clock" in turn.expect:
+                await sandbox.clock({"advance_seconds": turn.expect["clock"]})
             response = await guide.say(
                 convo.conversation_id, convo.channel, convo.customer, turn.say
             )

@@ -784,10 +784,22 @@ async def abandon(turn: Turn, why: str) -> Step:
     """The customer stops: the draft is cancelled, nothing is created."""
     progress = _progress(turn)
     result = await _desk(turn).cancel(progress.id, actor=turn.actor)
+    order_name = progress.order_name
+    ended = result.draft.state if result.draft else None
+    if not result.ok and ended in TERMINAL:
+        # Nothing to cancel any more (it expired, or a person finished it): say so.
+        turn.state.note("found", f"draft return {progress.id} is {ended}")
+        _end(turn)
+        return Step(
+            Reply(
+                "create_return.closed",
+                {"order_name": order_name, "state": ended},
+                quick_replies=("Start a return",),
+            )
+        )
     if not result.ok:
         return _failed(turn, result, "cancel the draft return")
     turn.state.note("did", f"cancelled draft return {progress.id} ({why})")
-    order_name = progress.order_name
     _end(turn)
     return Step(
         Reply(
