@@ -1,11 +1,13 @@
 """`make bench`: measured side by side in one run, reported as ratios.
 
-Cold lookup: loopdesk's concurrent lookup against the sandbox on loopback with a fixed
-upstream latency, compared with (a) the same requests made one after another, as a
-template-driven integration issues them, and (b) the floor of two dependent round trips
-(a returns list, then one notes request), which no lookup can beat.
+Cold lookup (`bench.cold`): end to end through a running `loopdesk serve` talking to
+`loopdesk sandbox` in another process with a fixed upstream latency, compared with
+(a) the same requests made one after another, as a template-driven integration issues
+them, and (b) the floor of two dependent round trips (a returns list, then one notes
+request), which no lookup can beat. Warm lookups, guide turns, webhook ingest and
+memory (`bench.service`) and routing decisions (`bench.routing`) follow.
 
-BENCH_QUICK=1 runs fewer rounds (well under a minute).
+BENCH_QUICK=1 runs fewer rounds (under a minute).
 """
 
 from __future__ import annotations
@@ -13,118 +15,26 @@ from __future__ import annotations
 import asyncio
 import json
 import os
-import statistics
 import sys
 import tempfile
-import time
 from collections.abc import Awaitable, Callable
-from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-import httpx
 from rich.console import Console
 from rich.table import Table
 
+from bench.cold import cold_lookups
 from bench.routing import routing_decisions
 from bench.server import running_sandbox
 from bench.service import warm_lookup, webhooks
-from bench.world import EMAILS, write_world
-from loopdesk.customers.lookup import LookupOptions, lookup_customer
+from bench.world import write_world
 from loopdesk.logs import configure_logging
-from loopdesk.loop.returns import LoopReturnsClient
-from loopdesk.loop.tracking import OrderTrackingClient
-from loopdesk.settings import Settings
 
 RESULTS = Path(__file__).with_name("results.json")
 LATENCY_MS = int(os.environ.get("BENCH_LATENCY_MS", "50"))
 QUICK = os.environ.get("BENCH_QUICK") == "1"
 ROUNDS = 5 if QUICK else 25
-TOKEN = "bench-token"
-ORDERS_QUERY = (
-    "query fetchGladlyOrderInformation($emails: [String!]!) { orders(input: "
-    "{customerEmails: $emails}) { name shipments { trackingCode status carrierDisplayName } } }"
-)
-
-
-async def timed(rounds: int, make: Callable[[], Awaitable[Any]]) -> list[float]:
-    await make()  # warm-up: connections open, code paths hot
-    samples = []
-    for _ in range(rounds):
-        started = time.perf_counter()
-        await make()
-        samples.append((time.perf_counter() - started) * 1000)
-    return samples
-
-
-def summary(samples: list[float]) -> dict[str, float]:
-    ordered = sorted(samples)
-    p95 = ordered[min(len(ordered) - 1, round(0.95 * (len(ordered) - 1)))]
-    return {"median_ms": round(statistics.median(ordered), 2), "p95_ms": round(p95, 2)}
-
-
-async def cold_lookup(base_url: str) -> dict[str, Any]:
-    # The client-side limit (300/min) would dominate a tight benchmark loop; what is
-    # measured here is how the requests are scheduled, so it is lifted for this run.
-    settings = Settings(loop_api_token=TOKEN, loop_rate_limit_per_minute=1_000_000)
-    since = (datetime.now(UTC) - timedelta(days=365)).date()
-    async with (
-        LoopReturnsClient(base_url=base_url, token=TOKEN, settings=settings) as returns,
-        OrderTrackingClient(base_url=base_url, token=TOKEN, settings=settings) as tracking,
-        httpx.AsyncClient(base_url=base_url, headers={"X-Authorization": TOKEN}) as plain,
-    ):
-        options = LookupOptions.from_settings(settings)
-
-        async def loopdesk_lookup() -> None:
-            view = await lookup_customer(EMAILS, returns, tracking, options)
-            assert len(view.returns) == 8 and len(view.orders) == 2, view.meta.errors
-
-        async def sequential() -> None:
-            ids: list[str] = []
-            for email in EMAILS:
-                params = {
-                    "filter": "updated_at",
-                    "limit": 10,
-                    "from": since.isoformat(),
-                    "customer_email": email,
-                }
-                body = (await plain.get("/api/v2/returns", params=params)).json()
-                ids += [r["id"] for r in body["data"]]
-            for return_id in ids:
-                await plain.get(f"/api/v1/warehouse/return/{return_id}/notes")
-            await plain.post(
-                "/graphql",
-                json={"query": ORDERS_QUERY, "variables": {"emails": EMAILS}},
-                headers={"x-wonderment-access-token": TOKEN},
-            )
-            assert len(ids) == 8
-
-        async def floor() -> None:
-            params = {
-                "filter": "updated_at",
-                "limit": 10,
-                "from": since.isoformat(),
-                "customer_email": EMAILS[0],
-            }
-            body = (await plain.get("/api/v2/returns", params=params)).json()
-            await plain.get(f"/api/v1/warehouse/return/{body['data'][0]['id']}/notes")
-
-        # Interleave the three so drift on the machine affects them alike.
-        lookups: list[float] = []
-        sequentials: list[float] = []
-        floors: list[float] = []
-        for _ in range(ROUNDS):
-            lookups += await timed(1, loopdesk_lookup)
-            sequentials += await timed(1, sequential)
-            floors += await timed(1, floor)
-    lookup_s, seq_s, floor_s = summary(lookups), summary(sequentials), summary(floors)
-    return {
-        "cold_lookup_speedup_vs_sequential": round(seq_s["median_ms"] / lookup_s["median_ms"], 2),
-        "cold_lookup_ratio_to_floor": round(lookup_s["median_ms"] / floor_s["median_ms"], 2),
-        "cold_lookup": lookup_s,
-        "sequential_lookup": seq_s,
-        "two_round_trip_floor": floor_s,
-    }
 
 
 async def _postgres_database() -> tuple[str, Callable[[], Awaitable[None]]] | None:
@@ -155,16 +65,28 @@ async def _postgres_database() -> tuple[str, Callable[[], Awaitable[None]]] | No
 
 
 def report(results: dict[str, Any]) -> None:
-    table = Table(title=f"Cold lookup, upstream latency {LATENCY_MS} ms, {ROUNDS} rounds")
+    console = Console()
+    table = Table(
+        title=f"Cold lookup end to end (HTTP API, sandbox in another process), "
+        f"upstream latency {LATENCY_MS} ms, {ROUNDS} rounds"
+    )
     for column in ("measure", "median ms", "p95 ms"):
         table.add_column(column)
-    for key in ("cold_lookup", "sequential_lookup", "two_round_trip_floor"):
+    for key in (
+        "cold_lookup",
+        "sequential_lookup",
+        "two_round_trip_floor",
+        "library_cold_lookup",
+        "cold_lookup_large",
+    ):
         table.add_row(key, str(results[key]["median_ms"]), str(results[key]["p95_ms"]))
-    console = Console()
     console.print(table)
     console.print(
-        f"speedup vs sequential: {results['cold_lookup_speedup_vs_sequential']}x   "
-        f"ratio to the two-round-trip floor: {results['cold_lookup_ratio_to_floor']}"
+        f"end to end: {results['cold_lookup_speedup_vs_sequential']}x faster than sequential, "
+        f"{results['cold_lookup_ratio_to_floor']}x the two-round-trip floor; "
+        f"library call: {results['library_cold_lookup_speedup_vs_sequential']}x, "
+        f"{results['library_cold_lookup_ratio_to_floor']}x; "
+        f"5 addresses / 50 returns: {results['cold_lookup_large_ratio_to_floor']}x the floor"
     )
     service = Table(title="Service (load from a separate process, 64 clients)")
     for column in ("measure", "value"):
@@ -180,10 +102,9 @@ def report(results: dict[str, Any]) -> None:
         "peak_rss_mb",
     ):
         service.add_row(key, str(results.get(key)))
-    service.add_row(
-        "warm lookup rps / bare rps",
-        f"{results['warm_lookup']['rps']} / {results['bare_endpoint']['rps']}",
-    )
+    warm, bare = results["warm_lookup"], results["bare_endpoint"]
+    service.add_row("warm lookup rps / bare rps", f"{warm['rps']} / {bare['rps']} ({warm['tool']})")
+    service.add_row("warm lookup p99 / bare p99 ms", f"{warm['p99_ms']} / {bare['p99_ms']}")
     console.print(service)
     console.print(f"wrote {RESULTS}")
 
@@ -198,12 +119,18 @@ def main() -> int:
                 "upstream_latency_ms": LATENCY_MS,
                 "rounds": ROUNDS,
             }
-            results.update(asyncio.run(cold_lookup(base_url)))
+            results.update(asyncio.run(cold_lookups(base_url, Path(tmp), ROUNDS)))
         tmp_path = Path(tmp)
-        results.update(warm_lookup(tmp_path, clients=64, seconds=4 if QUICK else 15))
-        events = 300 if QUICK else 2000
-        results["webhook_events_per_s_sqlite"] = webhooks(
-            tmp_path, f"sqlite+aiosqlite:///{tmp_path}/hooks.db", events
+        events = 120 if QUICK else 2000
+        results.update(
+            warm_lookup(
+                tmp_path,
+                clients=64,
+                seconds=4 if QUICK else 15,
+                chunks=2 if QUICK else 5,
+                guide_seconds=2 if QUICK else 10,
+                webhook_events=events,
+            )
         )
         postgres = asyncio.run(_postgres_database())
         if postgres is None:

@@ -13,6 +13,15 @@ from pathlib import Path
 
 import httpx
 
+# This checkout's `loopdesk` in every process the bench starts (an editable install may
+# point at another checkout).
+SRC = Path(__file__).resolve().parents[1] / "src"
+
+
+def child_env(**extra: str) -> dict[str, str]:
+    path = os.pathsep.join(p for p in (str(SRC), os.environ.get("PYTHONPATH", "")) if p)
+    return {**os.environ, "PYTHONPATH": path, **extra}
+
 
 def free_port() -> int:
     with socket.socket() as sock:
@@ -37,11 +46,9 @@ def wait_until_up(url: str, proc: subprocess.Popen[bytes], seconds: float = 30) 
 @contextmanager
 def running_sandbox(data: Path, *, latency_ms: int = 0) -> Iterator[str]:
     port = free_port()
-    env = {
-        **os.environ,
-        "LOOPDESK_SANDBOX_LATENCY_MS": str(latency_ms),
-        "LOOPDESK_SANDBOX_RATE_LIMIT_PER_MINUTE": "0",
-    }
+    env = child_env(
+        LOOPDESK_SANDBOX_LATENCY_MS=str(latency_ms), LOOPDESK_SANDBOX_RATE_LIMIT_PER_MINUTE="0"
+    )
     command = [
         sys.executable,
         "-m",
@@ -60,3 +67,34 @@ def running_sandbox(data: Path, *, latency_ms: int = 0) -> Iterator[str]:
     finally:
         proc.terminate()
         proc.wait(timeout=10)
+
+
+@contextmanager
+def running_service(
+    sandbox_url: str, workdir: Path, *, api_key: str, token: str
+) -> Iterator[tuple[str, int]]:
+    """`loopdesk serve` in its own process, talking over HTTP to the sandbox at
+    `sandbox_url` as it would to Loop (both APIs), with a SQLite store in `workdir`.
+    Yields its URL and process id."""
+    port = free_port()
+    env = child_env(
+        LOOPDESK_DATABASE_URL=f"sqlite+aiosqlite:///{workdir}/cold.db",
+        LOOPDESK_API_KEY=api_key,
+        LOOPDESK_LOOP_API_TOKEN=token,
+        LOOPDESK_LOOP_BASE_URL=sandbox_url,
+        LOOPDESK_ORDER_TRACKING_TOKEN=token,
+        LOOPDESK_ORDER_TRACKING_BASE_URL=sandbox_url,
+        # The client-side limit (300/min) would dominate a tight benchmark loop; what
+        # is measured is how the requests are scheduled, so it is lifted for this run.
+        LOOPDESK_LOOP_RATE_LIMIT_PER_MINUTE="1000000",
+        LOOPDESK_LOG_LEVEL="ERROR",
+    )
+    command = [sys.executable, "-m", "loopdesk", "serve", "--port", str(port)]
+    proc = subprocess.Popen(command, env=env, cwd=workdir, stderr=subprocess.PIPE)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        wait_until_up(f"{url}/healthz", proc)
+        yield url, proc.pid
+    finally:
+        proc.terminate()
+        proc.wait(timeout=15)

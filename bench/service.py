@@ -8,6 +8,7 @@ import json
 import os
 import re
 import shutil
+import statistics
 import subprocess
 import sys
 import time
@@ -18,7 +19,8 @@ from typing import Any
 
 import httpx
 
-from bench.server import free_port, wait_until_up
+from bench.load import GUIDE_CUSTOMER
+from bench.server import SRC, child_env, free_port, wait_until_up
 from loopdesk.domain.webhooks import signature
 
 KEY = "bench-api-key-0123456789"
@@ -42,8 +44,10 @@ def uvicorn_app(target: str, env: dict[str, str], cwd: Path) -> Iterator[tuple[s
         "warning",
         "--no-access-log",
     ]
-    repo = str(Path(__file__).resolve().parents[1])  # `bench` importable from `cwd`
-    full_env = {**os.environ, "PYTHONPATH": repo, **env}
+    # `bench` importable from `cwd`, and this checkout's `loopdesk` first (an editable
+    # install may point at another checkout).
+    repo = Path(__file__).resolve().parents[1]
+    full_env = {**child_env(), "PYTHONPATH": os.pathsep.join([str(SRC), str(repo)]), **env}
     proc = subprocess.Popen(command, env=full_env, cwd=cwd, stderr=subprocess.PIPE)
     url = f"http://127.0.0.1:{port}"
     try:
@@ -97,14 +101,37 @@ def _wrk(url: str, clients: int, seconds: float) -> dict[str, Any]:
         timeout=seconds + 60,
     ).stdout
     rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out)[1])  # type: ignore[index]
+    done = re.search(r"(\d+) requests in ([\d.]+)(ms|s|m)", out)
     errors = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
     return {
         "tool": "wrk",
+        "requests": int(done[1]) if done else 0,
         "rps": round(rps, 1),
         "p50_ms": _wrk_ms(out, "50%"),
         "p99_ms": _wrk_ms(out, "99%"),
         "errors": int(errors[1]) if errors else 0,
     }
+
+
+def side_by_side(urls: dict[str, str], clients: int, seconds: float, chunks: int) -> dict[str, Any]:
+    """Each URL loaded in turn, `chunks` times, so drift on the shared machine (other
+    work starting or stopping) falls on every one alike. Per URL: requests per second
+    over all its chunks, the median of the chunks' p50 and p99, and each chunk."""
+    runs: dict[str, list[dict[str, Any]]] = {name: [] for name in urls}
+    for _ in range(chunks):
+        for name, url in urls.items():
+            runs[name].append(load(url, clients, seconds / chunks))
+    merged = {}
+    for name, chunk in runs.items():
+        merged[name] = {
+            "tool": chunk[0]["tool"],
+            "rps": round(statistics.mean(c["rps"] for c in chunk), 1),
+            "p50_ms": round(statistics.median(c["p50_ms"] for c in chunk), 2),
+            "p99_ms": round(statistics.median(c["p99_ms"] for c in chunk), 2),
+            "errors": sum(c["errors"] for c in chunk),
+            "chunks": [{k: c[k] for k in ("rps", "p50_ms", "p99_ms")} for c in chunk],
+        }
+    return merged
 
 
 def _wrk_ms(out: str, percentile: str) -> float:
@@ -126,26 +153,63 @@ def service_env(database_url: str) -> dict[str, str]:
     }
 
 
-def warm_lookup(tmp: Path, clients: int, seconds: float) -> dict[str, Any]:
-    env = service_env(f"sqlite+aiosqlite:///{tmp}/warm.db")
-    with uvicorn_app("loopdesk.api.app:create_app", env, tmp) as (url, pid):
-        primed = httpx.get(url + LOOKUP, headers={"Authorization": f"Bearer {KEY}"}, timeout=30)
-        body = primed.json()
-        assert primed.status_code == 200 and body["returns"], primed.text
-        again = httpx.get(url + LOOKUP, headers={"Authorization": f"Bearer {KEY}"}).json()
-        assert again["meta"]["source"] == "store"
-        served = load(url + LOOKUP, clients, seconds)
+def _ready_for_load(url: str) -> dict[str, Any]:
+    """Prime the service as a day of use would: the customer fetched, then served from
+    the store, and one guide turn (which waits for the classifier trained at start-up,
+    in a thread that would otherwise compete with the load). The stored answer's JSON."""
+    headers = {"Authorization": f"Bearer {KEY}"}
+    primed = httpx.get(url + LOOKUP, headers=headers, timeout=30)
+    assert primed.status_code == 200 and primed.json()["returns"], primed.text
+    again = httpx.get(url + LOOKUP, headers=headers, timeout=30).json()
+    assert again["meta"]["source"] == "store"
+    turn = httpx.post(
+        url + "/v1/guide/messages",
+        headers=headers,
+        json={
+            "conversationId": "bench-warm-up",
+            "channel": "chat",
+            "text": "where's my return?",
+            "customer": GUIDE_CUSTOMER,
+        },
+        timeout=120,
+    )
+    assert turn.status_code == 200, turn.text
+    result: dict[str, Any] = again
+    return result
+
+
+def warm_lookup(
+    tmp: Path,
+    clients: int,
+    seconds: float,
+    *,
+    chunks: int,
+    guide_seconds: float,
+    webhook_events: int,
+) -> dict[str, Any]:
+    """Warm lookups beside the bare endpoint (interleaved), then guide turns, then
+    webhook ingest on SQLite, all on one running service; its peak RSS last."""
+    database_url = f"sqlite+aiosqlite:///{tmp}/warm.db"
+    with uvicorn_app("loopdesk.api.app:create_app", service_env(database_url), tmp) as (
+        url,
+        pid,
+    ):
+        stored = _ready_for_load(url)
+        bare_json = tmp / "bare.json"
+        bare_json.write_text(json.dumps(stored))
+        with uvicorn_app("bench.bare_app:create_app", {"BENCH_BARE_JSON": str(bare_json)}, tmp) as (
+            bare_url,
+            _,
+        ):
+            both = side_by_side(
+                {"warm": url + LOOKUP, "bare": bare_url + LOOKUP}, clients, seconds, chunks
+            )
+        served, bare = both["warm"], both["bare"]
         # Guide turns end to end, beside the warm lookup they build on: each a first
         # turn of a new conversation (classify, store-fresh lookup, render, state write).
-        turns = load(url + "/v1/guide/messages", clients, seconds, guide=True)
+        turns = load(url + "/v1/guide/messages", clients, guide_seconds, guide=True)
+        hooks = _webhooks_on(url, webhook_events)
         rss = peak_rss_mb(pid)
-    bare_json = tmp / "bare.json"
-    bare_json.write_text(json.dumps(again))
-    with uvicorn_app("bench.bare_app:create_app", {"BENCH_BARE_JSON": str(bare_json)}, tmp) as (
-        url,
-        _,
-    ):
-        bare = load(url + LOOKUP, clients, seconds)
     return {
         "warm_lookup_rps_ratio_to_bare": round(served["rps"] / bare["rps"], 3),
         "warm_lookup_p99_ms": served["p99_ms"],
@@ -155,7 +219,9 @@ def warm_lookup(tmp: Path, clients: int, seconds: float) -> dict[str, Any]:
         "warm_lookup": served,
         "guide_turns_per_s": turns["rps"],
         "guide_turns": turns,
+        "guide_turns_ratio_to_warm_lookup": round(turns["rps"] / served["rps"], 3),
         "bare_endpoint": bare,
+        "webhook_events_per_s_sqlite": hooks,
         "peak_rss_mb": rss,
     }
 
@@ -198,6 +264,11 @@ async def _post_events(url: str, count: int, concurrency: int) -> float:
         return count / (time.perf_counter() - started)
 
 
+def _webhooks_on(url: str, count: int) -> float:
+    return round(asyncio.run(_post_events(url + "/webhooks/loop", count, 8)), 1)
+
+
 def webhooks(tmp: Path, database_url: str, count: int) -> float:
     with uvicorn_app("loopdesk.api.app:create_app", service_env(database_url), tmp) as (url, _):
-        return round(asyncio.run(_post_events(url + "/webhooks/loop", count, 8)), 1)
+        _ready_for_load(url)
+        return _webhooks_on(url, count)

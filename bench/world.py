@@ -1,4 +1,6 @@
-"""The benchmark's customer: 3 addresses, 8 returns (each with notes), 2 orders.
+"""The benchmark's customers: 3 addresses, 8 returns (each with notes), 2 orders; and a
+large one, 5 addresses with 10 returns each (50, the lookup's bound), to show how the
+cost grows.
 
 Written as a contract sandbox data file with dates relative to now, so the lookup's
 365-day window always holds every return.
@@ -14,10 +16,12 @@ from typing import Any
 EMAILS = ["bench.primary@example.com", "bench.work@example.com", "bench.old@example.com"]
 RETURNS = 8
 ORDERS = 2
+LARGE_EMAILS = [f"bench.large{n}@example.com" for n in range(5)]
+LARGE_RETURNS = 50
 
 
 def _return(index: int, email: str, now: datetime) -> dict[str, Any]:
-    updated = now - timedelta(days=index + 1)
+    updated = now - timedelta(days=index % 300 + 1)
     return {
         "id": str(61000000 + index),
         "state": "open",
@@ -55,14 +59,18 @@ def _return(index: int, email: str, now: datetime) -> dict[str, Any]:
 def write_world(path: Path) -> Path:
     now = datetime.now(UTC).replace(microsecond=0)
     returns = [_return(i, EMAILS[i % len(EMAILS)], now) for i in range(RETURNS)]
+    returns += [
+        _return(RETURNS + i, LARGE_EMAILS[i % len(LARGE_EMAILS)], now) for i in range(LARGE_RETURNS)
+    ]
     notes = {
         r["id"]: [{"id": 100 + n, "content": f"note {n}", "created_at": "2026-01-01 10:00:00"}]
         for n, r in enumerate(returns)
     }
+    owners = [EMAILS[0]] * ORDERS + [LARGE_EMAILS[0]] * ORDERS
     orders = [
         {
             "name": f"#{5000 + i}",
-            "customer_email": EMAILS[0],
+            "customer_email": owner,
             "zip": "10001",
             "created_at": (now - timedelta(days=20 + i)).isoformat(),
             "shipments": [
@@ -76,7 +84,7 @@ def write_world(path: Path) -> Path:
                 }
             ],
         }
-        for i in range(ORDERS)
+        for i, owner in enumerate(owners)
     ]
     data = {
         "shop": {"name": "Bench", "domain": "bench.loopreturns.com"},

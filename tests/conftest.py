@@ -7,6 +7,8 @@ import pytest
 import stamina
 import structlog
 
+pytest_plugins = ["tests.reports"]
+
 REPO = Path(__file__).resolve().parents[1]
 # Fixtures copied into the repository (tests/conformance/README.md names the source),
 # so a fresh clone runs every conformance test with nothing beside it.

@@ -21,6 +21,8 @@ from loopdesk.api.app import create_app
 from loopdesk.cli.main import app as cli
 from loopdesk.sandbox.seed import demo_emails
 from loopdesk.settings import Settings
+from tests import reports
+from tests.reports import Report
 from tests.test_store import PG_SKIP, PgServer
 
 KEY = "bad-input-api-key-0123456789"
@@ -143,7 +145,7 @@ def _assert_error_shape(response: httpx.Response, context: str) -> dict[str, Any
 
 
 async def test_bad_bodies_and_queries_are_4xx_and_never_reach_loop(
-    service: tuple[Any, httpx.AsyncClient], capsys: pytest.CaptureFixture[str]
+    service: tuple[Any, httpx.AsyncClient], report: Report
 ) -> None:
     app, client = service
     found = await client.get(
@@ -161,12 +163,11 @@ async def test_bad_bodies_and_queries_are_4xx_and_never_reach_loop(
         "/v1/customers/lookup", params=[("email", demo_emails()[0])], headers=AUTH
     )
     assert again.status_code == 200
-    with capsys.disabled():
-        print(f"\n[bad input] {_db(app)}: HTTP bodies/queries tried: {len(BODY_CASES)}, 5xx: 0")
+    report(f"[bad input] {_db(app)}: HTTP bodies/queries tried: {len(BODY_CASES)}, 5xx: 0")
 
 
 async def test_path_ids_that_are_not_loop_ids_are_422_and_never_reach_loop(
-    service: tuple[Any, httpx.AsyncClient], capsys: pytest.CaptureFixture[str]
+    service: tuple[Any, httpx.AsyncClient], report: Report
 ) -> None:
     app, client = service
     before = _loop_calls(app)
@@ -186,8 +187,7 @@ async def test_path_ids_that_are_not_loop_ids_are_422_and_never_reach_loop(
         "/warehouse/process" in line[1] and "/return/" not in line[1]
         for line in app.state.upstream.sandbox.state.faults.request_log
     )
-    with capsys.disabled():
-        print(f"\n[bad input] {_db(app)}: path ids tried: {tried}, 5xx: 0, reached Loop: 0")
+    report(f"[bad input] {_db(app)}: path ids tried: {tried}, 5xx: 0, reached Loop: 0")
 
 
 async def test_a_good_loop_id_still_reaches_loop(service: tuple[Any, httpx.AsyncClient]) -> None:
@@ -234,7 +234,7 @@ CLI_CASES = [
 
 @pytest.mark.usefixtures("_cli_env")
 def test_cli_bad_emails_and_ids_are_a_message_and_nonzero_exit(
-    capsys: pytest.CaptureFixture[str],
+    report: Report,
 ) -> None:
     for args, message in CLI_CASES:
         result = runner.invoke(cli, args)
@@ -243,8 +243,7 @@ def test_cli_bad_emails_and_ids_are_a_message_and_nonzero_exit(
         assert message in result.stderr, (args, result.stderr)
         assert "Traceback" not in result.stderr
         assert result.exception is None or isinstance(result.exception, SystemExit)
-    with capsys.disabled():
-        print(f"\n[bad input] CLI arguments tried: {len(CLI_CASES)}, stack traces: 0")
+    report(f"[bad input] CLI arguments tried: {len(CLI_CASES)}, stack traces: 0")
 
 
 # --- any text at all ------------------------------------------------------------------------
@@ -262,10 +261,14 @@ HTTP_TRIED: dict[str, int] = {}
 @pytest.fixture(scope="module", autouse=True)
 def _report_random_texts(pytestconfig: pytest.Config) -> Iterator[None]:
     yield
-    capture = pytestconfig.pluginmanager.get_plugin("capturemanager")
-    with capture.global_and_fixture_disabled():
-        for name, n in sorted(HTTP_TRIED.items()):
-            print(f"\n[bad input] {name}: random texts sent through 5 fields: {n}, 5xx: 0")
+    reports.add(
+        pytestconfig,
+        reports.FIGURES,
+        [
+            f"[bad input] {name}: random texts sent through 5 fields: {n}, 5xx: 0"
+            for name, n in sorted(HTTP_TRIED.items())
+        ],
+    )
 
 
 @settings(

@@ -15,6 +15,7 @@ from hypothesis import strategies as st
 from typer.testing import CliRunner, Result
 
 from loopdesk.cli.main import app
+from tests import reports
 
 runner = CliRunner()
 TRIED: dict[str, int] = {}
@@ -69,10 +70,8 @@ def _report(pytestconfig: pytest.Config) -> Iterator[None]:
     yield
     total = sum(TRIED.values())
     detail = ", ".join(f"{name}: {n}" for name, n in sorted(TRIED.items()))
-    # Past the capture, so the count shows in the test output.
-    capture = pytestconfig.pluginmanager.get_plugin("capturemanager")
-    with capture.global_and_fixture_disabled():
-        print(f"\n[bad input] CLI files tried: {total} ({detail}), stack traces: 0")
+    line = f"[bad input] CLI files tried: {total} ({detail}), stack traces: 0"
+    reports.add(pytestconfig, reports.FIGURES, [line])
 
 
 def _assert_clean(result: Result, what: str) -> None:

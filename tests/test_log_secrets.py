@@ -37,6 +37,7 @@ from loopdesk.gladly.reroute import SECRET_HEADER
 from loopdesk.gladly.signing import TIME_FORMAT, authorization_header
 from loopdesk.sandbox.seed import DEMO_EMAILS, DEMO_ORDER_NAMES, DEMO_ZIP, generate_world
 from loopdesk.settings import Settings
+from tests.reports import Report
 
 ENV_API_KEY = "env-api-key-Zq8v1T0pKx"
 WEBHOOK_SECRETS = ("whsec-old-4Fh2kLm9Qa", "whsec-new-8Rt3pWn6Yb")
@@ -636,34 +637,29 @@ def _check_output(service: Service, mode: str) -> tuple[int, list[str]]:
     return len(lines), found
 
 
-def _exercise(service: Service, mode: str, capsys: pytest.CaptureFixture[str]) -> None:
+def _exercise(service: Service, mode: str, report: Report) -> None:
     for case in CASES:
         _run(service, case, sandbox_mode=mode == "sandbox")
     time.sleep(1.0)  # the sandbox's webhooks after the actions reach the service
     lines, found = _check_output(service, mode)
-    with capsys.disabled():
-        print(
-            f"\n[log secrets, {mode} mode] routes exercised: {len(service.statuses)}, "
-            f"log lines checked: {lines}, secrets found: {len(found)}"
-        )
+    report(
+        f"[log secrets, {mode} mode] routes exercised: {len(service.statuses)}, "
+        f"log lines checked: {lines}, secrets found: {len(found)}"
+    )
     assert lines >= len(service.statuses) // 2, "the service logged almost nothing"
     assert found == [], f"found in the service's output: {found}"
 
 
-def test_sandbox_mode_logs_no_secret(
-    sandbox_mode: Service, capsys: pytest.CaptureFixture[str]
-) -> None:
-    _exercise(sandbox_mode, "sandbox", capsys)
+def test_sandbox_mode_logs_no_secret(sandbox_mode: Service, report: Report) -> None:
+    _exercise(sandbox_mode, "sandbox", report)
     # the forced database errors did happen (and were logged, redacted)
     log = sandbox_mode.output.read_text()
     assert "[parameters: [redacted]]" in log
     assert sandbox_mode.statuses["webhook"] == 200
 
 
-def test_loop_token_mode_logs_no_secret(
-    loop_token_mode: Service, capsys: pytest.CaptureFixture[str]
-) -> None:
-    _exercise(loop_token_mode, "Loop token", capsys)
+def test_loop_token_mode_logs_no_secret(loop_token_mode: Service, report: Report) -> None:
+    _exercise(loop_token_mode, "Loop token", report)
     assert "[parameters: [redacted]]" in loop_token_mode.output.read_text()
 
 

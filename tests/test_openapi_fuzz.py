@@ -16,6 +16,7 @@ import pytest
 from bench.server import free_port, wait_until_up
 
 from tests.conftest import REPO
+from tests.reports import Report
 from tests.test_store import PG_SKIP, PgServer
 
 KEY = "fuzz-api-key-0123456789"
@@ -94,7 +95,7 @@ def test_every_route_declares_its_response_models() -> None:
 
 @pytest.mark.slow
 def test_no_5xx_and_no_response_breaks_the_schema(
-    service_url: tuple[str, str], capsys: pytest.CaptureFixture[str]
+    service_url: tuple[str, str], report: Report
 ) -> None:
     url, database = service_url
     cli = Path(sys.executable).with_name("schemathesis")
@@ -131,10 +132,9 @@ def test_no_5xx_and_no_response_breaks_the_schema(
     cases = _count(r"(\d+) generated", out)
     server_errors = _count(r"Server error: (\d+)", out)
     schema_breaks = _count(r"Response violates schema: (\d+)", out)
-    with capsys.disabled():
-        print(
-            f"\n[fuzz] schemathesis ({database}): {cases} cases run, {server_errors} 5xx found, "
-            f"{schema_breaks} responses off-schema"
-        )
+    report(
+        f"[fuzz] schemathesis ({database}): {cases} cases run, {server_errors} 5xx found, "
+        f"{schema_breaks} responses off-schema"
+    )
     assert result.returncode == 0, out[-6000:] + result.stderr[-2000:]
     assert cases > 0 and server_errors == 0 and schema_breaks == 0

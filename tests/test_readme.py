@@ -26,6 +26,7 @@ from loopdesk.loop.returns import returns_list_path
 from loopdesk.sandbox.app import create_sandbox_app
 from loopdesk.settings import Settings
 from tests.conftest import REPO
+from tests.reports import Report
 
 PROGRAM = ".venv/bin/loopdesk"
 SERVERS = {"serve": "/healthz", "sandbox": "/_sandbox/health"}
@@ -93,7 +94,7 @@ def test_the_readme_has_examples() -> None:
 @pytest.mark.slow
 @pytest.mark.parametrize("args", readme_commands(), ids=lambda a: " ".join(a)[:50])
 def test_readme_command_runs_as_written(
-    args: list[str], workdir: Path, env: dict[str, str], capsys: pytest.CaptureFixture[str]
+    args: list[str], workdir: Path, env: dict[str, str], report: Report
 ) -> None:
     command = [sys.executable, "-m", "loopdesk", *args]
     if args[0] in SERVERS:
@@ -114,8 +115,7 @@ def test_readme_command_runs_as_written(
             assert result.stdout.startswith("https://")
         if args[0] == "chat":
             assert result.stdout.count("guide>") == 2 and "handed over" in result.stdout
-    with capsys.disabled():
-        print(f"\n[readme] ran: loopdesk {shlex.join(args)}")
+    report(f"[readme] ran: loopdesk {shlex.join(args)}")
 
 
 def _run_server(command: list[str], cwd: Path, env: dict[str, str], health: str) -> None:

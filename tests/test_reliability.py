@@ -35,6 +35,7 @@ from sqlalchemy import text
 from loopdesk import store as db
 from loopdesk.domain.webhooks import dedupe_key, parse_event
 from loopdesk.sandbox.webhooks import encode_body, sign
+from tests.reports import Report
 
 SECRET = "reliability-webhook-secret"
 PG_HOST = "127.0.0.1:5432"
@@ -273,7 +274,9 @@ async def _check_store(
     }
 
 
-async def _run(tmp_path: Path, database_url: str, distinct: int, workers: int) -> None:
+async def _run(
+    tmp_path: Path, database_url: str, distinct: int, workers: int, report: Report
+) -> None:
     rng = random.Random(1086)
     bodies, newest = _events(distinct, rng)
     data = tmp_path / "loop.json"
@@ -334,7 +337,7 @@ async def _run(tmp_path: Path, database_url: str, distinct: int, workers: int) -
         "results": counts.results,
         "replay left": left,
     }
-    print(f"\nreliability ({database_url.split(':')[0]}): {json.dumps(summary)}")
+    report(f"reliability ({database_url.split(':')[0]}): {json.dumps(summary)}")
     assert len(counts.acknowledged) == len(set(bodies))
     assert found["lost"] == 0 and found["extra rows"] == 0, found
     assert found["returns not newest"] == 0 and found["not applied"] == 0, found
@@ -343,16 +346,15 @@ async def _run(tmp_path: Path, database_url: str, distinct: int, workers: int) -
 
 
 @pytest.mark.slow
-async def test_sigkill_loses_nothing_on_sqlite(
-    tmp_path: Path, capsys: pytest.CaptureFixture[str]
-) -> None:
-    with capsys.disabled():
-        await _run(tmp_path, f"sqlite+aiosqlite:///{tmp_path / 'serve.db'}", 950, workers=1)
+async def test_sigkill_loses_nothing_on_sqlite(tmp_path: Path, report: Report) -> None:
+    await _run(
+        tmp_path, f"sqlite+aiosqlite:///{tmp_path / 'serve.db'}", 950, workers=1, report=report
+    )
 
 
 @pytest.mark.slow
 async def test_sigkill_loses_nothing_on_postgresql_with_two_workers(
-    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    tmp_path: Path, report: Report
 ) -> None:
     name = f"loopdesk_sigkill_{secrets.token_hex(6)}"
     try:
@@ -361,8 +363,8 @@ async def test_sigkill_loses_nothing_on_postgresql_with_two_workers(
         pytest.skip(f"PostgreSQL not reachable at {PG_HOST}: the two-worker SIGKILL test skipped")
     try:
         await admin.execute(f'CREATE DATABASE "{name}"')
-        with capsys.disabled():
-            await _run(tmp_path, f"postgresql+asyncpg://postgres@{PG_HOST}/{name}", 4750, workers=2)
+        url = f"postgresql+asyncpg://postgres@{PG_HOST}/{name}"
+        await _run(tmp_path, url, 4750, workers=2, report=report)
     finally:
         await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
         await admin.close()

@@ -27,6 +27,7 @@ from loopdesk.loop import limits
 from loopdesk.loop.limits import KeyRateLimit
 from loopdesk.loop.shared_limits import SharedWindow
 from loopdesk.settings import Settings
+from tests.reports import Report
 from tests.test_loop_http import BASE, busiest_window, make_http
 from tests.test_store import PG_SKIP, PgServer
 
@@ -245,7 +246,7 @@ def two_workers(tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[tupl
 
 @pytest.mark.slow
 async def test_two_workers_stay_within_the_limit_together(
-    two_workers: tuple[str, str, str],
+    two_workers: tuple[str, str, str], report: Report
 ) -> None:
     service_url, sandbox_url, key = two_workers
     async with httpx.AsyncClient(timeout=httpx.Timeout(4.0)) as client:
@@ -273,7 +274,10 @@ async def test_two_workers_stay_within_the_limit_together(
     # send LIMIT in the first minute, and this run lasted well under a minute (so every
     # request fell in one window). Without Redis each worker has half: the total is
     # still LIMIT at most, and at least one worker's half.
-    print(f"two workers: {loop_requests} Loop requests in {elapsed:.1f} s (limit {LIMIT}/min)")
+    report(
+        f"[scale-out] two workers: {loop_requests} Loop requests in {elapsed:.1f} s"
+        f" (limit {LIMIT}/min)"
+    )
     assert elapsed < 60
     assert LIMIT * 0.5 <= loop_requests <= LIMIT
 

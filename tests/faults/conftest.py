@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from _pytest.terminal import TerminalReporter
+import pytest
 
+from tests import reports
 from tests.faults.tally import TALLY
 
 
-def pytest_terminal_summary(terminalreporter: TerminalReporter) -> None:
+def pytest_sessionfinish(session: pytest.Session) -> None:
     if TALLY.cases:
-        terminalreporter.write_sep("-", "lookup fault matrix")
-        terminalreporter.write_line(TALLY.summary())
+        reports.add(session.config, "lookup fault matrix", [TALLY.summary()])

@@ -11,10 +11,10 @@ from typing import Any
 import httpx
 import pytest
 import pytest_asyncio
-from _pytest.terminal import TerminalReporter
 
 from loopdesk.api.app import create_app
 from loopdesk.settings import Settings
+from tests import reports
 from tests.guides.world import SHOP, write_world
 
 API_KEY = "guide-conversations-key-0123456789"
@@ -140,13 +140,11 @@ def draft_containment(pytestconfig: pytest.Config) -> Containment:
     return pytestconfig.stash.setdefault(DRAFT_CONTAINMENT, Containment(title=title))
 
 
-def pytest_terminal_summary(terminalreporter: TerminalReporter, config: pytest.Config) -> None:
+def pytest_sessionfinish(session: pytest.Session) -> None:
     for key in (CONTAINMENT, DRAFT_CONTAINMENT):
-        tally = config.stash.get(key, None)
+        tally = session.config.stash.get(key, None)
         if tally is not None and tally.outcomes:
-            terminalreporter.write_sep("-", tally.title)
-            for line in tally.lines():
-                terminalreporter.write_line(line)
+            reports.add(session.config, tally.title, tally.lines())
 
 
 class Guide:

@@ -14,6 +14,7 @@ from fastapi import FastAPI
 from loopdesk import __version__
 from loopdesk import store as db
 from loopdesk.api.errors import install_error_handlers
+from loopdesk.api.held_lookups import HeldLookups
 from loopdesk.api.keycache import KeyCache
 from loopdesk.api.limits import BodySizeLimit
 from loopdesk.api.metrics import Metrics, RequestMetrics
@@ -68,6 +69,7 @@ def create_app(
         app.state.services = services
         app.state.store = services.store
         app.state.customers = services.customers
+        app.state.metrics.customers = services.customers
         app.state.actions = services.actions
         app.state.webhook_reads = services.webhook_reads
         app.state.exceptions = services.exceptions
@@ -151,6 +153,8 @@ def create_app(
     # ... and a bad rules file here.
     app.state.routing = RoutingConfig.from_settings(settings, policy=policy)
     install_error_handlers(app)
+    # Innermost: a held lookup's answer still passes the size limit and the metrics.
+    app.add_middleware(HeldLookups, service=app)
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
 
     app.add_middleware(RequestMetrics, metrics=metrics)

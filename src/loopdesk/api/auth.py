@@ -18,12 +18,19 @@ from loopdesk.errors import Unauthorized
 ENV_KEY_NAME = "env"
 
 
-async def require_api_key(request: Request) -> str:
-    """The calling key's name; 401 without a valid key."""
-    header = request.headers.get("authorization", "")
-    scheme, _, presented = header.partition(" ")
+def bearer_key(authorization: str) -> str | None:
+    """The key of an `Authorization: Bearer KEY` header value, else None."""
+    scheme, _, presented = authorization.partition(" ")
     presented = presented.strip()
     if scheme.lower() != "bearer" or not presented:
+        return None
+    return presented
+
+
+async def require_api_key(request: Request) -> str:
+    """The calling key's name; 401 without a valid key."""
+    presented = bearer_key(request.headers.get("authorization", ""))
+    if presented is None:
         raise Unauthorized("missing bearer API key")
     name = await key_name(request.app, presented)
     if name is None:
@@ -38,12 +45,10 @@ async def key_name(app: Starlette, presented: str) -> str | None:
     if env_key and hmac.compare_digest(presented.encode(), env_key.encode()):
         return ENV_KEY_NAME
     cache: KeyCache = app.state.key_cache
-    name = cache.get(presented)
-    if name is None:
-        store: db.Store = app.state.store
+    store: db.Store = app.state.store
+
+    async def stored() -> str | None:
         async with store.reader() as session:
-            name = await db.verify_api_key(session, presented)
-        if name is None:
-            return None
-        cache.put(presented, name)
-    return name
+            return await db.verify_api_key(session, presented)
+
+    return await cache.verify(presented, stored)

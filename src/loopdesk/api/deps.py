@@ -1,4 +1,7 @@
-"""Typed dependencies: what a route needs, read from the app once built in `create_app`."""
+"""Typed dependencies: what a route needs, read from the app once built in `create_app`.
+
+Each is `async def`: FastAPI runs a plain `def` dependency in a worker thread, a hop
+per dependency per request that costs more than the lookup it serves."""
 
 from __future__ import annotations
 
@@ -15,32 +18,32 @@ from loopdesk.customers.webhooks import ReturnReads
 from loopdesk.settings import Settings
 
 
-def _settings(request: Request) -> Settings:
+async def _settings(request: Request) -> Settings:
     settings: Settings = request.app.state.settings
     return settings
 
 
-def _store(request: Request) -> db.Store:
+async def _store(request: Request) -> db.Store:
     store: db.Store = request.app.state.store
     return store
 
 
-def _customers(request: Request) -> CustomerService:
+async def _customers(request: Request) -> CustomerService:
     customers: CustomerService = request.app.state.customers
     return customers
 
 
-def _runner(request: Request) -> ActionRunner:
+async def _runner(request: Request) -> ActionRunner:
     runner: ActionRunner = request.app.state.actions
     return runner
 
 
-def _webhook_reads(request: Request) -> ReturnReads:
+async def _webhook_reads(request: Request) -> ReturnReads:
     reads: ReturnReads = request.app.state.webhook_reads
     return reads
 
 
-def _metrics(request: Request) -> Metrics:
+async def _metrics(request: Request) -> Metrics:
     metrics: Metrics = request.app.state.metrics
     return metrics
 

@@ -5,6 +5,9 @@ from __future__ import annotations
 
 import hashlib
 import time
+from collections.abc import Awaitable, Callable
+
+from loopdesk.customers.singleflight import SingleFlight
 
 
 class KeyCache:
@@ -12,6 +15,8 @@ class KeyCache:
         self.ttl_s = ttl_s
         self.max_entries = max_entries
         self._entries: dict[str, tuple[str, float]] = {}
+        # When an entry lapses under load, the requests carrying that key share one check.
+        self._checks: SingleFlight[str | None] = SingleFlight()
 
     @staticmethod
     def _digest(presented: str) -> str:
@@ -27,6 +32,17 @@ class KeyCache:
         if len(self._entries) >= self.max_entries:
             self._entries.clear()
         self._entries[self._digest(presented)] = (name, time.monotonic() + self.ttl_s)
+
+    async def verify(
+        self, presented: str, check: Callable[[], Awaitable[str | None]]
+    ) -> str | None:
+        """The cached name, else `check()`'s (one at a time per key), cached when found."""
+        name = self.get(presented)
+        if name is None:
+            name = await self._checks.run(self._digest(presented), check)
+            if name is not None:
+                self.put(presented, name)
+        return name
 
     def clear(self) -> None:
         self._entries.clear()

@@ -12,6 +12,7 @@ from prometheus_client.registry import Collector
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 if TYPE_CHECKING:
+    from loopdesk.customers.service import CustomerService
     from loopdesk.runtime import Upstream
 
 
@@ -34,6 +35,21 @@ class UpstreamCollector(Collector):
             for (endpoint, outcome), count in client.stats.calls.items():
                 family.add_metric([endpoint, outcome], count)
         yield family
+
+
+class LookupWritesCollector(Collector):
+    """Lookups answered whose store write afterwards failed (each one also logged)."""
+
+    def __init__(self, metrics: Metrics) -> None:
+        self._metrics = metrics
+
+    def collect(self) -> Iterator[CounterMetricFamily]:
+        customers = self._metrics.customers
+        yield CounterMetricFamily(
+            "loopdesk_lookup_store_writes_failed",
+            "Lookups answered from Loop whose store write after the answer failed",
+            value=customers.store_writes_failed if customers is not None else 0,
+        )
 
 
 class Metrics:
@@ -70,6 +86,9 @@ class Metrics:
             registry=self.registry,
         )
         self.registry.register(UpstreamCollector(upstream))
+        # The lookups' service, once the app has started.
+        self.customers: CustomerService | None = None
+        self.registry.register(LookupWritesCollector(self))
 
 
 class RequestMetrics:

@@ -2,22 +2,30 @@
 
 - Fresh enough (fetched within `lookup_ttl_s`): served from the store, no upstream call.
 - Otherwise fetched from Loop (one fetch per customer at a time, shared by concurrent
-  callers) and written to the store.
+  callers) and written to the store: a whole fetch right after it is answered (a failed
+  write is logged and counted), a partial one before, as the store fills its gaps.
 - When Loop fails, the stored data is served with `meta.stale = true`, `meta.asOf` and
   `meta.errors`: never a 5xx for an upstream outage. A customer never fetched gets an
   explicit `nothing_fetched` error, so "no returns" is never mistaken for an answer.
 - The same bounds on every path (addresses, returns per address, days, orders): the
   store answers what Loop would have.
+- A store-served view stays in memory for `lookup_memory_s`, encoded once: callers in
+  that moment share its bytes, and before it lapses one store read refreshes it in the
+  background, so under load no caller waits on the store.
 """
 
 from __future__ import annotations
 
 import asyncio
+import json
 import time
 from collections import Counter
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any, Literal
+
+import structlog
 
 from loopdesk import store as db
 from loopdesk.customers.fetch_lock import FetchLock
@@ -27,9 +35,47 @@ from loopdesk.customers.singleflight import SingleFlight
 from loopdesk.customers.view import CustomerView, LookupIssue, LookupMeta
 from loopdesk.settings import Settings
 
+log = structlog.get_logger(__name__)
+
 LOCK_WAIT_S = 15.0
 MEMORY_ENTRIES = 10_000
 LOCK_POLL_S = 0.05
+# Whole fetches stored after their answer, at most this many at a time (past it, a
+# fetch is stored before it is answered); shutting down waits this long for them.
+MAX_WRITES_BEHIND = 256
+WRITES_DRAIN_S = 10.0
+# A view held in memory is refreshed from the store once this share of its hold has
+# passed, while it is still served: the refresh lands before the hold lapses.
+REFRESH_AHEAD = 0.5
+
+
+def encode(view: CustomerView) -> bytes:
+    """The contract's JSON of a view, as the API sends it (compact UTF-8)."""
+    return json.dumps(
+        view.to_json(), ensure_ascii=False, allow_nan=False, separators=(",", ":")
+    ).encode()
+
+
+@dataclass(eq=False)
+class Answer:
+    """A lookup's view and its JSON, encoded at most once however many callers share it."""
+
+    view: CustomerView
+    _body: bytes | None = field(default=None, repr=False)
+
+    def body(self) -> bytes:
+        if self._body is None:
+            self._body = encode(self.view)
+        return self._body
+
+
+@dataclass(eq=False)
+class _Held:
+    """A store-served answer in memory: served until `until`, refreshed from `refresh_at`."""
+
+    answer: Answer
+    until: float
+    refresh_at: float
 
 
 class CustomerService:
@@ -50,29 +96,56 @@ class CustomerService:
         self.options = LookupOptions.from_settings(settings)
         self.source: Literal["loop", "sandbox"] = source
         self._flights: SingleFlight[CustomerView] = SingleFlight()
-        self._reads: SingleFlight[CustomerView | None] = SingleFlight()
+        self._reads: SingleFlight[Answer | None] = SingleFlight()
         self._lock = FetchLock(settings.redis_url) if settings.redis_url else None
         # Views read from the store, kept in memory for a moment: a console polling one
         # customer costs no query. Local writes clear it; other workers' writes show
         # within `lookup_memory_s`.
-        self._recent: dict[str, tuple[float, CustomerView]] = {}
+        self._recent: dict[str, _Held] = {}
+        # Bumped by `invalidate`: a store read that began before a local write must not
+        # put what it read back into memory.
+        self._generation = 0
+        self._refreshing: set[asyncio.Task[Any]] = set()
+        # Whole fetches being stored after their answer was sent, by customer.
+        self._writes: set[asyncio.Task[None]] = set()
+        self._pending: dict[str, asyncio.Task[None]] = {}
+        # Writes after the answer that failed (logged each): `loopdesk_lookup_store_writes_failed`.
+        self.store_writes_failed = 0
         # Told of the addresses after a whole fetch from Loop was stored (routing
         # compares the customer's outcome); it must not raise.
         self._on_refresh = on_refresh
 
     def invalidate(self) -> None:
+        self._generation += 1
         self._recent.clear()
 
     async def aclose(self) -> None:
+        """Writes after an answer are finished first (for up to `WRITES_DRAIN_S`)."""
+        if self._writes:
+            _, late = await asyncio.wait(set(self._writes), timeout=WRITES_DRAIN_S)
+            for task in late:
+                task.cancel()
+            if late:
+                await asyncio.wait(late)
+        for task in list(self._refreshing):
+            task.cancel()
+        if self._refreshing:
+            await asyncio.wait(self._refreshing)
         if self._lock is not None:
             await self._lock.aclose()
 
     async def lookup(self, emails: list[str], *, fresh: bool = False) -> CustomerView:
+        return (await self.answer(emails, fresh=fresh)).view
+
+    async def answer(self, emails: list[str], *, fresh: bool = False) -> Answer:
+        """`lookup`'s view with its JSON (what the API sends), shared while held."""
         usable = usable_emails(emails)
         addresses = usable[: self.options.max_emails]
-        view = await self._lookup(addresses, fresh=fresh)
+        answer = await self._lookup(addresses, fresh=fresh)
         dropped = usable[self.options.max_emails :]
-        return _with_dropped(view, dropped, self.options.max_emails) if dropped else view
+        if not dropped:
+            return answer
+        return Answer(_with_dropped(answer.view, dropped, self.options.max_emails))
 
     async def stored(self, emails: list[str]) -> CustomerView:
         """What the store holds for these addresses, however old, marked stale (with
@@ -93,20 +166,66 @@ class CustomerService:
         )
         return view.model_copy(update={"meta": meta})
 
-    async def _lookup(self, addresses: list[str], *, fresh: bool) -> CustomerView:
-        key = "|".join(sorted(a.lower() for a in addresses))
+    def held(self, emails: list[str]) -> Answer | None:
+        """What `answer(emails)` would give from memory now, without waiting; None when
+        it would wait (a store read, a fetch) or say more (dropped addresses). Raises
+        `InvalidInput` as `answer` does."""
+        usable = usable_emails(emails)
+        if len(usable) > self.options.max_emails:
+            return None
+        return self._from_memory(_key(usable), usable)
+
+    def _from_memory(self, key: str, addresses: list[str]) -> Answer | None:
+        held = self._recent.get(key)
+        if held is None:
+            return None
+        now = time.monotonic()
+        if held.until <= now:
+            return None
+        if held.refresh_at <= now:
+            held.refresh_at = held.until  # one refresh per held answer
+            self._refresh_ahead(key, addresses)
+        return held.answer
+
+    async def _lookup(self, addresses: list[str], *, fresh: bool) -> Answer:
+        key = _key(addresses)
         if not fresh:
-            recent = self._recent.get(key)
-            if recent is not None and recent[0] > time.monotonic():
-                return recent[1]
+            remembered = self._from_memory(key, addresses)
+            if remembered is not None:
+                return remembered
+            pending = self._pending.get(key)
+            if pending is not None:  # a fetch being stored: its result is what to read
+                await asyncio.wait([pending])
             # Concurrent callers share one store read as they share one upstream fetch.
             stored = await self._reads.run(key, lambda: self._fresh_from_store(key, addresses))
             if stored is not None:
                 return stored
-        return await self._flights.run(key, lambda: self._fetch_once(key, addresses))
+        return Answer(await self._flights.run(key, lambda: self._fetch_once(key, addresses)))
 
-    async def _fresh_from_store(self, key: str, addresses: list[str]) -> CustomerView | None:
+    def _refresh_ahead(self, key: str, addresses: list[str]) -> None:
+        """One store read in the background (shared with any caller that comes to need
+        it), while the held answer is still served."""
+        if self._reads.running(key):
+            return
+
+        async def refresh() -> None:
+            answer = await self._reads.run(key, lambda: self._fresh_from_store(key, addresses))
+            if answer is not None:
+                answer.body()  # encoded here, not by the first caller to get it
+
+        task = asyncio.create_task(refresh())
+        self._refreshing.add(task)
+        task.add_done_callback(self._refreshed)
+
+    def _refreshed(self, task: asyncio.Task[Any]) -> None:
+        self._refreshing.discard(task)
+        if not task.cancelled() and task.exception() is not None:
+            # The held answer lapses as it would have; the next caller reads the store.
+            log.warning("lookup.refresh_failed", error=type(task.exception()).__name__)
+
+    async def _fresh_from_store(self, key: str, addresses: list[str]) -> Answer | None:
         """The stored view when it is fresher than the TTL, else None."""
+        generation = self._generation
         now = datetime.now(UTC)
         ttl = timedelta(seconds=self.settings.lookup_ttl_s)
         async with self.store.reader() as session:  # one read transaction
@@ -114,64 +233,137 @@ class CustomerService:
             if fetched is None or now - fetched >= ttl:
                 return None
             view = await self._read_view(session, addresses, fetched, now)
-        self._remember(key, view, fetched + ttl)
-        return view
+        answer = Answer(view)
+        if generation == self._generation:
+            self._remember(key, answer, fetched + ttl)
+        return answer
 
-    def _remember(self, key: str, view: CustomerView, stale_at: datetime) -> None:
+    def _remember(self, key: str, answer: Answer, stale_at: datetime) -> None:
         hold = min(self.settings.lookup_memory_s, (stale_at - datetime.now(UTC)).total_seconds())
         if hold <= 0:
             return
         if len(self._recent) >= MEMORY_ENTRIES:
             self._recent.clear()
-        self._recent[key] = (time.monotonic() + hold, view)
+        now = time.monotonic()
+        self._recent[key] = _Held(answer, now + hold, now + hold * REFRESH_AHEAD)
 
     async def _fetch_once(self, key: str, addresses: list[str]) -> CustomerView:
         """Fetch, unless another worker holds this customer's lock: then wait for its
-        result to reach the shared store (or for the lock to lapse)."""
+        result to reach the shared store (or for the lock to lapse). The lock is held
+        until this fetch is stored, so the others find it there."""
         if self._lock is None:
-            return await self._fetch(addresses)
+            return await self._fetch(key, addresses)
+        lock = self._lock
         started = datetime.now(UTC)
         deadline = started + timedelta(seconds=LOCK_WAIT_S)
-        while (token := await self._lock.acquire(key)) is None:
+        while (token := await lock.acquire(key)) is None:
             async with self.store.reader() as session:
                 fetched = await db.fetched_at(session, addresses)
             if fetched is not None and fetched >= started:
                 return await self._from_store(addresses, fetched, datetime.now(UTC))
             if datetime.now(UTC) > deadline:
-                return await self._fetch(addresses)
+                return await self._fetch(key, addresses)
             await asyncio.sleep(LOCK_POLL_S)
-        try:
-            return await self._fetch(addresses)
-        finally:
-            await self._lock.release(key, token)
+        return await self._fetch(key, addresses, then=lambda: lock.release(key, token))
 
-    async def _fetch(self, addresses: list[str]) -> CustomerView:
-        raw: dict[str, Any] = {}
-        view = await lookup_customer(
-            addresses, self.returns, self.orders, self.options, source=self.source, raw_sink=raw
-        )
-        failed_lists = {e.email for e in view.meta.errors if e.source == "returns"}
-        if failed_lists and len(failed_lists) == len(addresses):
-            return await self._stale(addresses, view)
+    async def _fetch(
+        self,
+        key: str,
+        addresses: list[str],
+        *,
+        then: Callable[[], Awaitable[None]] | None = None,
+    ) -> CustomerView:
+        """From Loop. A whole fetch is answered at once and stored right after it
+        (`_store_behind`); a partial one is stored first, for the store to fill its gaps.
+        `then` runs once the fetch is stored (or the fetch failed)."""
+        # The answer's one store read, beside the upstream requests rather than after.
+        granted = asyncio.create_task(self._count_granted(addresses))
+        granted.add_done_callback(lambda t: t.cancelled() or t.exception())  # seen, not lost
+        behind = False
+        try:
+            raw: dict[str, Any] = {}
+            view = await lookup_customer(
+                addresses,
+                self.returns,
+                self.orders,
+                self.options,
+                source=self.source,
+                raw_sink=raw,
+            )
+            failed_lists = {e.email for e in view.meta.errors if e.source == "returns"}
+            if failed_lists and len(failed_lists) == len(addresses):
+                return await self._stale(addresses, view)
+            view = view.model_copy(update={"exceptions_granted": await granted})
+            # A field Loop sent unreadable is shown blank: the fetch itself is complete.
+            if any(e.source != "fields" for e in view.meta.errors):
+                await self._write(addresses, view, raw, whole=False)
+                return await self._fill_from_store(addresses, view)
+            behind = self._store_behind(key, addresses, view, raw, then)
+            return view
+        finally:
+            granted.cancel()
+            if not behind and then is not None:
+                await then()
+
+    async def _count_granted(self, addresses: list[str]) -> int:
+        async with self.store.reader() as session:
+            return await db.count_granted(session, addresses)
+
+    def _store_behind(
+        self,
+        key: str,
+        addresses: list[str],
+        view: CustomerView,
+        raw: dict[str, Any],
+        then: Callable[[], Awaitable[None]] | None,
+    ) -> bool:
+        """Store a whole fetch after its answer is sent; False when too many writes are
+        already under way (the caller stores it before answering). A lookup of the same
+        customer waits for the write, so it is still answered from the store."""
+        if len(self._writes) >= MAX_WRITES_BEHIND:
+            return False
+
+        async def store() -> None:
+            try:
+                await self._write(addresses, view, raw, whole=True)
+            except Exception as exc:  # the answer was sent: never lost silently
+                self.store_writes_failed += 1
+                log.error("lookup.store_write_failed", error=type(exc).__name__)
+                return
+            finally:
+                if then is not None:
+                    await then()
+            self._recent.pop(key, None)  # a held answer older than this fetch
+            if self._on_refresh is not None:
+                await self._on_refresh(addresses)
+
+        task = asyncio.create_task(store())
+        self._writes.add(task)
+        self._pending[key] = task
+        task.add_done_callback(lambda done: self._stored(key, done))
+        return True
+
+    def _stored(self, key: str, task: asyncio.Task[None]) -> None:
+        self._writes.discard(task)
+        if self._pending.get(key) is task:
+            del self._pending[key]
+        if task.cancelled():  # shutting down past the drain's bound
+            self.store_writes_failed += 1
+            log.error("lookup.store_write_failed", error="cancelled")
+
+    async def _write(
+        self, addresses: list[str], view: CustomerView, raw: dict[str, Any], *, whole: bool
+    ) -> None:
+        """What a fetch brought, in one transaction; `whole` marks the customer fetched."""
         async with self.store.session() as session:
             await db.upsert_returns(session, [(raw[r.id], r) for r in view.returns])
             failed_notes = {e.returnId for e in view.meta.errors if e.source == "notes"}
             for ret in view.returns:
                 if ret.id not in failed_notes:
                     await db.replace_notes(session, ret.id, ret.notes)
-            # A field Loop sent unreadable is shown blank: the fetch itself is complete.
-            failed = [e for e in view.meta.errors if e.source != "fields"]
-            if not failed:
-                # When the fetch finished: waiting workers compare with their own start.
-                stamp = datetime.now(UTC)
-                await db.mark_fetched(session, addresses, stamp, view.orders)
-            granted = await db.count_granted(session, addresses)
-        view = view.model_copy(update={"exceptions_granted": granted})
-        if failed:
-            return await self._fill_from_store(addresses, view)
-        if self._on_refresh is not None:
-            await self._on_refresh(addresses)
-        return view
+            if whole:
+                # When the fetch was stored: waiting workers compare with their own start.
+                await db.mark_fetched(session, addresses, datetime.now(UTC), view.orders)
 
     async def _fill_from_store(self, addresses: list[str], view: CustomerView) -> CustomerView:
         """Part of the fetch failed: what the store holds stands in for the missing part
@@ -257,6 +449,10 @@ class CustomerService:
         )
         orders = failed.orders or stored.orders
         return stored.model_copy(update={"meta": meta, "orders": orders})
+
+
+def _key(addresses: list[str]) -> str:
+    return "|".join(sorted(a.lower() for a in addresses))
 
 
 def _never_fetched(has_stored: bool) -> LookupIssue:

@@ -26,5 +26,8 @@ class SingleFlight(Generic[T]):
         # Shielded: one caller giving up does not cancel the fetch the others wait on.
         return await asyncio.shield(task)
 
+    def running(self, key: str) -> bool:
+        return key in self._inflight
+
     def __len__(self) -> int:
         return len(self._inflight)

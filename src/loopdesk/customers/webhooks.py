@@ -135,6 +135,7 @@ async def ingest(
     topic, trigger, return_id = (
         (event.topic, event.trigger, event.return_id) if event else envelope(body)
     )
+    applied: Result | None = None
     try:
         async with store.session() as session:
             event_id, new = await db.record_event(
@@ -148,6 +149,8 @@ async def ingest(
                 error=problem,
             )
             status = "received" if new else await db.event_status(session, event_id)
+            if new and event is not None and status == "received":
+                applied = await _apply_with_record(session, event_id, event)
     except SQLAlchemyError as exc:
         log.warning("webhook.store_failed", error=type(exc).__name__)
         raise WebhookDeferred("the event could not be stored; send it again") from None
@@ -155,8 +158,9 @@ async def ingest(
         if problem and new:
             log.warning("webhook.unusable", event_id=event_id, error=problem)
         return Ingested(event_id, "failed" if new else "duplicate")
-    # A redelivery of an event stored but never applied applies it now.
-    result = await apply_event(store, event_id, event, reads)
+    # Applied with its record, else (a redelivery of an event stored but never applied,
+    # one that needs Loop, one whose apply failed) applied now on its own.
+    result = applied or await apply_event(store, event_id, event, reads)
     if result == "applied" and event.topic == "return" and event.return_id:
         await _release_waiting_labels(store, reads, event.return_id)
     if result == "applied" and event.return_id and on_applied is not None:
@@ -325,17 +329,44 @@ async def _apply_once(
     statuses: tuple[str, ...],
 ) -> Result:
     async with store.session() as session:
-        if not await db.claim_event(session, event_id, statuses):
-            return "duplicate"  # another process applied it meanwhile
-        result: Result
-        if event.topic == "return":
-            result = await _apply_return(session, event, fetched)
-        elif event.topic == "label":
-            result = await _apply_label(session, event, fetched)
-        else:
-            result = "ignored"
-        await db.mark_event(session, event_id, result)
+        return await _apply_claimed(session, event_id, event, fetched, statuses)
+
+
+async def _apply_claimed(
+    session: AsyncSession,
+    event_id: int,
+    event: WebhookEvent,
+    fetched: Any,
+    statuses: tuple[str, ...],
+) -> Result:
+    if not await db.claim_event(session, event_id, statuses):
+        return "duplicate"  # another process applied it meanwhile
+    result: Result
+    if event.topic == "return":
+        result = await _apply_return(session, event, fetched)
+    elif event.topic == "label":
+        result = await _apply_label(session, event, fetched)
+    else:
+        result = "ignored"
+    await db.mark_event(session, event_id, result)
     return result
+
+
+async def _apply_with_record(
+    session: AsyncSession, event_id: int, event: WebhookEvent
+) -> Result | None:
+    """A new event applied in the transaction that records it, when it needs nothing
+    from Loop: one commit holds the event and its outcome (a crash before it leaves
+    neither, and no 2xx was sent). None, with the apply undone and the record kept,
+    when it needs Loop or fails: `apply_event` then takes it on its own."""
+    try:
+        async with session.begin_nested():
+            return await _apply_claimed(session, event_id, event, None, ("received",))
+    except _NeedsLoop:
+        return None
+    except Exception as exc:  # decided by `apply_event`, which logs and classifies it
+        log.debug("webhook.apply_with_record_undone", event_id=event_id, error=_reason(exc))
+        return None
 
 
 # --- return events ----------------------------------------------------------------

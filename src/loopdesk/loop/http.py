@@ -50,6 +50,9 @@ IDEMPOTENT_METHODS = frozenset({"GET", "HEAD", "OPTIONS", "PUT", "DELETE"})
 _MAX_TEXT_BODY = 300
 # Shorter "tokens" (test doubles) would make scrubbing mangle ordinary words.
 _MIN_SCRUBBED_SECRET = 8
+# Idle connections to Loop stay open this long (httpx's default is 5 s): lookups a
+# sidebar opens minutes apart reuse them instead of paying TCP and TLS set-up again.
+KEEPALIVE_S = 120.0
 
 
 @dataclass(frozen=True)
@@ -111,6 +114,12 @@ class UpstreamHTTP:
             headers={auth_header: token, "Accept": "application/json"},
             timeout=httpx.Timeout(
                 connect=settings.http_connect_timeout_s, read=read, write=read, pool=read
+            ),
+            # As many idle connections kept as requests may be in flight at once.
+            limits=httpx.Limits(
+                max_connections=max(100, settings.upstream_concurrency),
+                max_keepalive_connections=settings.upstream_concurrency,
+                keepalive_expiry=KEEPALIVE_S,
             ),
             transport=transport,
         )

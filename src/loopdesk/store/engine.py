@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -107,6 +108,12 @@ class Store:
         self._readers = async_sessionmaker(
             engine.execution_options(**{READ_ONLY: True}), expire_on_commit=False
         )
+        # SQLite has one writer at a time. Writers of this process queue here, in turn,
+        # rather than in SQLite's busy handler, which polls with sleeps of up to 100 ms
+        # and lets throughput collapse as writers pile up (other processes still meet
+        # in the busy handler).
+        self._one_writer = engine.dialect.name == "sqlite"
+        self._writer: tuple[asyncio.AbstractEventLoop, asyncio.Lock] | None = None
 
     @classmethod
     async def open(cls, database_url: str, *, migrate: bool = True) -> Store:
@@ -129,8 +136,18 @@ class Store:
     @asynccontextmanager
     async def session(self) -> AsyncIterator[AsyncSession]:
         """One transaction: committed when the block ends, rolled back on error."""
-        async with self._sessions.begin() as session:
+        if not self._one_writer:
+            async with self._sessions.begin() as session:
+                yield session
+            return
+        async with self._writer_lock(), self._sessions.begin() as session:
             yield session
+
+    def _writer_lock(self) -> asyncio.Lock:
+        loop = asyncio.get_running_loop()
+        if self._writer is None or self._writer[0] is not loop:
+            self._writer = (loop, asyncio.Lock())
+        return self._writer[1]
 
     @asynccontextmanager
     async def reader(self) -> AsyncIterator[AsyncSession]:

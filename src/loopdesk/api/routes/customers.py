@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Request
-from fastapi.responses import JSONResponse
+from fastapi.responses import Response
 from pydantic import BaseModel, BeforeValidator, Field
 
 from loopdesk.api.deps import CustomersDep, KeyName, MetricsDep
@@ -33,12 +33,14 @@ class CustomerIn(BaseModel):
 
 async def _lookup(
     request: Request, customers: CustomersDep, metrics: MetricsDep, emails: list[str]
-) -> JSONResponse:
+) -> Response:
     fresh = "no-cache" in request.headers.get("cache-control", "").lower()
-    view = await customers.lookup(emails, fresh=fresh)
-    metrics.lookups.labels("stale" if view.meta.stale else view.meta.source).inc()
-    # Rendered once here (the contract's JSON), not validated again against the model.
-    return JSONResponse(view.to_json())
+    answer = await customers.answer(emails, fresh=fresh)
+    meta = answer.view.meta
+    metrics.lookups.labels("stale" if meta.stale else meta.source).inc()
+    # The contract's JSON, encoded once per held view (not validated again against the
+    # model): callers sharing a view share its bytes.
+    return Response(answer.body(), media_type="application/json")
 
 
 LOOKUP_DOC = (
@@ -63,7 +65,7 @@ async def customer_lookup(
         list[Email],
         Query(min_length=1, max_length=MAX_EMAILS_PER_REQUEST, description="Profile addresses"),
     ],
-) -> JSONResponse:
+) -> Response:
     return await _lookup(request, customers, metrics, email)
 
 
@@ -79,6 +81,6 @@ async def customer_lookup_profile(
     metrics: MetricsDep,
     _key: KeyName,
     customer: CustomerIn,
-) -> JSONResponse:
+) -> Response:
     emails = [customer.primaryEmailAddress or "", *customer.emailAddresses, *customer.emails]
     return await _lookup(request, customers, metrics, emails)
