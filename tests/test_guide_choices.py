@@ -135,6 +135,17 @@ def test_control_words(text: str, word: str | None) -> None:
     assert control(text) == word
 
 
+def test_an_email_reply_is_read_above_what_it_quotes() -> None:
+    reply = (
+        "The tote please.\n\nOn Tue, Mar 3, 2026 at 9:14 AM Juniper Supply Co. wrote:\n"
+        "> Which items would you like to return?\n> 1. Canvas Sneaker (10), $75.00\n"
+        "> 2. Everyday Tote (Sand), $45.00\n"
+    )
+    assert [o.key for o in pick_many(reply, ITEMS)] == ["7101002"]
+    assert control('Yes\n\n-----Original Message-----\nReply "cancel" to stop') == "yes"
+    assert control("> cancel") is None
+
+
 def test_money_words_keep_integers() -> None:
     assert money_words(1500, "USD") == "$15.00"
     assert money_words(5, "USD") == "$0.05"

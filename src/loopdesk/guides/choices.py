@@ -87,8 +87,28 @@ _CONTROLS: tuple[tuple[Control, re.Pattern[str]], ...] = (
 )
 
 
+# Where an email reply's own words end: the quoted message below them (which repeats
+# the guide's numbered choices) is not an answer.
+_QUOTE_STARTS = re.compile(
+    r"^\s*(?:>|on .{0,200}wrote:\s*$|-{2,}\s*original message|from:\s|sent from my )",
+    re.IGNORECASE,
+)
+
+
+def own_words(text: str) -> str:
+    """The reply above anything it quotes."""
+    lines = []
+    for line in text.splitlines():
+        if _QUOTE_STARTS.match(line):
+            break
+        lines.append(line)
+    return "\n".join(lines)
+
+
 def fold(text: str) -> str:
-    """Lower case, accents off, one space between words, sizes spelled as titles hold them."""
+    """The reply's own words, lower case, accents off, one space between words, sizes
+    spelled as titles hold them."""
+    text = own_words(text)
     text = unicodedata.normalize("NFKD", text).encode("ascii", "ignore").decode()
     text = " ".join(text.casefold().replace("\u2019", "'").split())
     for words, size in _SIZE_WORDS.items():
