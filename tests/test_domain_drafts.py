@@ -71,6 +71,39 @@ def test_a_returning_item_without_id_is_refused() -> None:
         draft(returning_items=[{"order_line_item_id": 1}])
 
 
+def test_the_reasons_and_each_items_reason_are_read() -> None:
+    body = {
+        "draft_return": {
+            "id": 9,
+            "returning_items": [{"id": 5, "order_line_item_id": 7, "reason_id": 3}, {"id": 6}],
+        },
+        "context": {
+            "order": {"id": 1, "name": "#7101", "line_items": []},
+            "return_reasons": [{"id": 1, "name": "Item was too big"}, {"id": "5"}],
+        },
+    }
+    parsed = d.parse_draft(body)
+    assert parsed.reasons == (d.Reason("1", "Item was too big"), d.Reason("5", None))
+    assert [i.reason_id for i in parsed.returning_items] == ["3", None]
+    assert parsed.order is not None and parsed.order.name == "#7101"
+    # Loop's body is kept for the store, but is not part of the value.
+    assert parsed.body == body and parsed == d.parse_draft({**body, "extra": 1})
+    assert "body=" not in repr(parsed)
+
+
+@pytest.mark.parametrize(
+    ("reasons", "match"),
+    [
+        ([{"name": "no id"}], r"return_reasons\[0\]: `id` is missing"),
+        ({"1": "x"}, "context.return_reasons: expected a list"),
+        ([{"id": 1.5}], r"return_reasons\[0\].id"),
+    ],
+)
+def test_reasons_of_another_shape_are_refused(reasons: Any, match: str) -> None:
+    with pytest.raises(InvalidUpstreamData, match=match):
+        d.parse_draft({"draft_return": {"id": 1}, "context": {"return_reasons": reasons}})
+
+
 # Next legal steps -------------------------------------------------------------------------
 
 LINKS = [

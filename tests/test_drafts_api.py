@@ -123,6 +123,23 @@ async def test_bad_inputs_are_422_before_loop(h: Harness) -> None:
     assert h.loop_calls("/api/") == calls
 
 
+async def test_path_ids_that_are_not_loop_ids_never_reach_loop(h: Harness) -> None:
+    from tests.test_bad_input import BAD_IDS
+
+    calls = h.loop_calls("/api/")
+    for bad in BAD_IDS:
+        for method, path in (
+            ("GET", f"/v1/drafts/{bad}"),
+            ("POST", f"/v1/drafts/{bad}/finalize"),
+            ("DELETE", f"/v1/drafts/900123456/items/{bad}"),
+        ):
+            response = await h.client.request(method, path)
+            # 422 for an id; 404 where a slash in it makes another path, routed nowhere.
+            assert response.status_code in (404, 422), (path, response.text)
+            assert response.json()["error"]["code"] in ("invalid_input", "not_found")
+    assert h.loop_calls("/api/") == calls
+
+
 async def test_submit_with_an_idempotency_key_is_replayed_not_repeated(h: Harness) -> None:
     c = h.client
     draft = (await start(h))["draftId"]

@@ -9,7 +9,9 @@ from typing import Any
 
 import pytest
 
+from loopdesk.domain.drafts import Draft
 from loopdesk.drafts import DraftDesk, DraftResult
+from loopdesk.drafts.verify import submit_verdict
 from tests.drafts_harness import Harness, open_harness
 
 ACTOR = "agent-key"
@@ -389,3 +391,19 @@ async def test_the_guide_is_named_in_the_audit_trail(h: Harness) -> None:
     assert [r.key_name for r in await h.audit()] == [actor, actor]
     [kept] = await h.desk.recent(conversation_id="conv-77")
     assert kept.key_name == actor
+
+
+@pytest.mark.parametrize(
+    ("draft", "write_over", "verdict"),
+    [
+        (Draft(id="1", state="submitted", return_id="77"), False, "applied"),
+        (Draft(id="1", state="submitted"), True, "unknown"),  # no return named
+        (Draft(id="1", state="items-finalized"), True, "not_applied"),
+        (Draft(id="1", state="items-finalized"), False, "unknown"),  # a 504: maybe later
+        (Draft(id="1", state="expired"), True, "not_applied"),
+    ],
+)
+def test_the_submit_verdict(draft: Draft, write_over: bool, verdict: str) -> None:
+    found = submit_verdict(draft, {"returnId": "77"}, write_over=write_over)
+    assert found.verdict.value == verdict
+    assert (found.body is not None) is (verdict == "applied")
