@@ -120,3 +120,23 @@ def test_quick_reply_by_number() -> None:
     assert quick_reply_for("1086", offered) is None
     assert quick_reply_for("²", offered) is None
     assert quick_reply_for("start a return", offered) is None
+
+
+def test_the_draft_return_questions_fit_an_sms_whole() -> None:
+    """Each question of a return made in the conversation lists numbered choices: cut,
+    the customer could not answer it, so every sample and variant fits uncut."""
+    from loopdesk.guides.messages import MESSAGES
+    from loopdesk.guides.render import Renderer
+    from loopdesk.guides.reply import Reply
+
+    renderer = Renderer.load(override_dir=None, shop_name="Juniper Supply Co.")
+    drafts = {name: spec for name, spec in MESSAGES.items() if name.startswith("create_return.")}
+    assert len(drafts) >= 12
+    for name, spec in drafts.items():
+        for variables in (spec.sample, *spec.variants):
+            text = renderer.render(Reply(name, variables), "sms", customer_name="Pat Doe")
+            assert len(text) <= 320 and ELLIPSIS not in text, (name, len(text), text)
+            listed = [*variables.get("reasons", []), *variables.get("items", [])]
+            for choice in listed + variables.get("variants", []) + variables.get("others", []):
+                if "number" in choice:
+                    assert f"{choice['number']})" in text, (name, text)

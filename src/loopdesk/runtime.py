@@ -178,6 +178,7 @@ class Services(AsyncClosing):
             tracking=upstream.tracking,
             policy=policy,
             routing=routing,
+            drafts=drafts,
         )
         gladly = None
         if upstream.gladly is not None:

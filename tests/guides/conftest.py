@@ -51,6 +51,7 @@ class Outcome:
 @dataclass
 class Containment:
     outcomes: dict[str, Outcome] = field(default_factory=dict)
+    title: str = "guide containment (scripted conversations)"
 
     def __repr__(self) -> str:
         return f"Containment({len(self.outcomes)} conversations)"
@@ -123,6 +124,9 @@ def _names(outcomes: list[Outcome]) -> str:
 
 
 CONTAINMENT = pytest.StashKey[Containment]()
+# The returns made in the conversation (`draft_conversations.yaml`), reported apart so
+# the figures of the main script stay its own.
+DRAFT_CONTAINMENT = pytest.StashKey[Containment]()
 
 
 @pytest.fixture(scope="session")
@@ -130,10 +134,17 @@ def containment(pytestconfig: pytest.Config) -> Containment:
     return pytestconfig.stash.setdefault(CONTAINMENT, Containment())
 
 
+@pytest.fixture(scope="session")
+def draft_containment(pytestconfig: pytest.Config) -> Containment:
+    title = "guide containment (returns made in the conversation)"
+    return pytestconfig.stash.setdefault(DRAFT_CONTAINMENT, Containment(title=title))
+
+
 def pytest_sessionfinish(session: pytest.Session) -> None:
-    tally = session.config.stash.get(CONTAINMENT, None)
-    if tally is not None and tally.outcomes:
-        reports.add(session.config, "guide containment (scripted conversations)", tally.lines())
+    for key in (CONTAINMENT, DRAFT_CONTAINMENT):
+        tally = session.config.stash.get(key, None)
+        if tally is not None and tally.outcomes:
+            reports.add(session.config, tally.title, tally.lines())
 
 
 class Guide:
@@ -147,6 +158,25 @@ class Guide:
     def faults(self) -> Any:
         """The in-process sandbox's fault controller (`loopdesk.sandbox.faults`)."""
         return self.app.state.upstream.sandbox.state.faults
+
+    @property
+    def sandbox(self) -> httpx.AsyncClient:
+        """The in-process sandbox itself (its `/_sandbox/...` controls, Loop's API)."""
+        return httpx.AsyncClient(
+            transport=httpx.ASGITransport(app=self.app.state.upstream.sandbox),
+            base_url="http://sandbox",
+            timeout=10.0,
+        )
+
+    async def get(self, path: str, **params: Any) -> httpx.Response:
+        return await self.client.get(
+            path, params=params, headers={"Authorization": f"Bearer {API_KEY}"}
+        )
+
+    async def post(self, path: str, body: Any = None) -> httpx.Response:
+        return await self.client.post(
+            path, json=body, headers={"Authorization": f"Bearer {API_KEY}"}
+        )
 
     async def say(
         self, conversation_id: str, channel: str, customer: dict[str, Any], text: str
@@ -170,9 +200,14 @@ class Guide:
 @pytest_asyncio.fixture(scope="session", loop_scope="session")
 async def guide(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Guide]:
     tmp = tmp_path_factory.mktemp("guides")
-    # The merchant's name signs the guide's messages; every other policy is the default.
+    # The merchant's name signs the guide's messages, and this shop sends Loop's return
+    # links (returns made in the conversation are `test_draft_conversations.py`'s); every
+    # other policy is the default.
     policy = tmp / "policy.toml"
-    policy.write_text(f'[shop]\nname = "{SHOP["name"]}"\n', encoding="utf-8")
+    policy.write_text(
+        f'[shop]\nname = "{SHOP["name"]}"\n\n[returns]\ncreate_in_conversation = false\n',
+        encoding="utf-8",
+    )
     settings = Settings(
         **HTTP,
         policy_file=policy,
@@ -195,3 +230,28 @@ async def guide(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Guide
 @pytest.fixture(scope="session")
 def world_file(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return write_world(tmp_path_factory.mktemp("guides-world") / "world.json")
+
+
+@pytest_asyncio.fixture(scope="session", loop_scope="session")
+async def draft_guide(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Guide]:
+    """The service over the sandbox's own seeded world (its draft-return customers
+    #7101-#7105), creating returns in the conversation (the policy's default)."""
+    tmp = tmp_path_factory.mktemp("draft-guides")
+    policy = tmp / "policy.toml"
+    policy.write_text(f'[shop]\nname = "{SHOP["name"]}"\n', encoding="utf-8")
+    settings = Settings(
+        **HTTP,
+        policy_file=policy,
+        api_key=API_KEY,
+        sandbox_rate_limit_per_minute=0,
+        database_url=f"sqlite+aiosqlite:///{tmp}/guides.db",
+        log_level="WARNING",
+    )
+    app = create_app(settings)
+    async with (
+        app.router.lifespan_context(app),
+        httpx.AsyncClient(
+            transport=httpx.ASGITransport(app=app), base_url="http://loopdesk", timeout=10.0
+        ) as client,
+    ):
+        yield Guide(app, client)

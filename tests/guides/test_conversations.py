@@ -75,19 +75,28 @@ class Conversation:
     order: str = ""
     fault: dict[str, Any] = field(default_factory=dict)
     known_issue: str = ""
+    # A sibling script's own keys (`draft_conversations.yaml`), as the YAML gives them.
+    extra: dict[str, Any] = field(default_factory=dict)
 
     @property
     def conversation_id(self) -> str:
         return f"scripted-{self.name}-{RUN}"
 
 
-def load_conversations(path: Path = SCRIPT) -> list[Conversation]:
-    """The scripted conversations; ValueError names the conversation and the bad key."""
+def load_conversations(
+    path: Path = SCRIPT,
+    *,
+    turn_keys: frozenset[str] = frozenset(),
+    conversation_keys: frozenset[str] = frozenset(),
+) -> list[Conversation]:
+    """The scripted conversations; ValueError names the conversation and the bad key.
+    `turn_keys` and `conversation_keys` are a sibling script's own, beside these."""
     raw = yaml.safe_load(path.read_text(encoding="utf-8"))
     conversations = []
+    allowed_turn = TURN_KEYS | turn_keys
     for index, item in enumerate(raw["conversations"]):
         where = f"{path.name}: conversations[{index}] ({item.get('name', '?')})"
-        unknown = set(item) - CONVERSATION_KEYS
+        unknown = set(item) - CONVERSATION_KEYS - conversation_keys
         missing = {"name", "intent", "channel", "customer", "policy_allows_containment"} - set(item)
         if unknown or missing:
             raise ValueError(f"{where}: unknown keys {unknown or '{}'}, missing {missing or '{}'}")
@@ -95,8 +104,10 @@ def load_conversations(path: Path = SCRIPT) -> list[Conversation]:
             raise ValueError(f"{where}: intent or channel not known")
         turns = []
         for number, turn in enumerate(item.get("turns") or []):
-            if not isinstance(turn.get("say"), str) or set(turn) - TURN_KEYS:
-                raise ValueError(f"{where}: turn {number}: needs `say`, knows {sorted(TURN_KEYS)}")
+            if not isinstance(turn.get("say"), str) or set(turn) - allowed_turn:
+                raise ValueError(
+                    f"{where}: turn {number}: needs `say`, knows {sorted(allowed_turn)}"
+                )
             turns.append(Turn(turn["say"], {k: v for k, v in turn.items() if k != "say"}))
         if not turns:
             raise ValueError(f"{where}: no turns")
@@ -111,6 +122,7 @@ def load_conversations(path: Path = SCRIPT) -> list[Conversation]:
                 order=item.get("order", ""),
                 fault=item.get("fault") or {},
                 known_issue=item.get("known_issue", ""),
+                extra={k: v for k, v in item.items() if k in conversation_keys},
             )
         )
     return conversations
@@ -131,9 +143,14 @@ def _squash(text: str) -> str:
 
 
 def turn_problems(
-    convo: Conversation, number: int, turn: Turn, answer: dict[str, Any]
+    convo: Conversation,
+    number: int,
+    turn: Turn,
+    answer: dict[str, Any],
+    known: frozenset[str] | None = None,
 ) -> list[str]:
-    """Everything in one answer that breaks the turn's expectations or the guide's rules."""
+    """Everything in one answer that breaks the turn's expectations or the guide's rules.
+    `known`: every link the guide may send (default: this world's, `world.known_links`)."""
     at = f"turn {number + 1} ({turn.say[:40]!r})"
     problems: list[str] = []
     if set(answer) < ANSWER_KEYS:
@@ -153,7 +170,7 @@ def turn_problems(
     if convo.channel in ("chat", "sms"):
         for link in links:
             check(link in reply, f"link {link} is not whole in the reply {reply!r}")
-    invented = [link for link in links if link not in world.known_links()]
+    invented = [link for link in links if link not in (known or world.known_links())]
     check(not invented, f"links the world does not hold: {invented}")
     # The script's expectations.
     if "intent" in expect:
@@ -168,7 +185,7 @@ def turn_problems(
         check(len(links) == expect["links"], f"{len(links)} links, expected {expect['links']}")
     if "link_contains" in expect:
         check(any(expect["link_contains"] in link for link in links), f"links {links}")
-    if "return_link_for" in expect:
+    if "return_link_for" in expect and known is None:
         name = expect["return_link_for"]
         wanted = world.deep_link(name, world.order(name).zip)
         check(wanted in links, f"the return link for {name} is not in {links}")

@@ -1,5 +1,6 @@
 """What one turn of a flow works with: the customer, the message, the state, and the
-services a flow may ask to act (lookup, return link, exception, order details)."""
+services a flow may ask to act (lookup, return link, exception, order details, draft
+returns)."""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ from loopdesk.actions.run import ActionRunner
 from loopdesk.customers.service import CustomerService
 from loopdesk.customers.view import CustomerView
 from loopdesk.domain.facts import Customer, facts
+from loopdesk.drafts import DraftDesk
 from loopdesk.guides.classifier import Classified
 from loopdesk.guides.entities import Entities
 from loopdesk.guides.reply import Channel, Reply
@@ -46,6 +48,8 @@ class GuideServices:
     tracking: OrderTrackingClient | None
     policy: Policy
     routing: RoutingConfig
+    # Returns created in the conversation; None: links only (as with the switch off).
+    drafts: DraftDesk | None = None
 
 
 @dataclass(frozen=True)

@@ -23,6 +23,7 @@ from loopdesk.errors import ConversationConflict, LoopdeskError
 from loopdesk.guides.classifier import CLARIFY_BELOW, Classified, classify
 from loopdesk.guides.context import GuideServices, Profile, Step, Turn
 from loopdesk.guides.entities import extract
+from loopdesk.guides.flows import create_return
 from loopdesk.guides.flows.exception import return_exception
 from loopdesk.guides.flows.order_status import order_status
 from loopdesk.guides.flows.orders import same_order
@@ -163,7 +164,6 @@ class GuideEngine:
         state, intent = turn.state, turn.intent
         if state.handoff is not None:
             return Step(Reply("handoff.waiting", {}), handoff=state.handoff.reason), "agent"
-        answered = _answers(turn)
         switching = (
             intent.intent in FLOWS
             and intent.intent != state.topic
@@ -173,6 +173,13 @@ class GuideEngine:
             # 10024" reads like tracking to the classifier).
             and state.awaiting != "verification"
         )
+        if state.draft is not None:
+            # A return is being built: the answer is the draft flow's, unless the
+            # customer clearly turned to something else (then the draft is cancelled).
+            if not switching or create_return.offered_answer(turn):
+                return await self._run(turn, "start_return"), "start_return"
+            await create_return.cancel_for_switch(turn)
+        answered = _answers(turn)
         if answered and state.topic and not switching:
             state.reset("not_understood")
             topic = state.topic

@@ -27,9 +27,12 @@ def _sentence(text: str) -> str:
 def summary_text(turn: Turn, reason: str) -> str:
     state = turn.state
     lines = [f"Hand-off: {reason.rstrip('.!? ')}."]
-    asked = state.asked[-MAX_QUOTED:]
+    # The first message says what they came for; the last ones, where it stopped.
+    asked = [f'"{a}"' for a in state.asked]
+    if len(asked) > MAX_QUOTED:
+        asked = [asked[0], "...", *asked[1 - MAX_QUOTED :]]
     if asked:
-        lines.append("Customer asked: " + " | ".join(f'"{a}"' for a in asked))
+        lines.append("Customer asked: " + " | ".join(asked))
     gave = []
     if state.order_name:
         gave.append(f"order {state.order_name}")
@@ -37,6 +40,12 @@ def summary_text(turn: Turn, reason: str) -> str:
         gave.append(f"verification {state.verification!r}")
     if gave:
         lines.append("Customer gave: " + ", ".join(gave) + ".")
+    if state.draft is not None:
+        draft = state.draft
+        lines.append(
+            f"Draft return {draft.id} for order {draft.order_name} is left open"
+            f" at the {draft.step} step: finish or cancel it for the customer."
+        )
     lines.append("Found: " + _sentence("; ".join(state.found) or "nothing yet"))
     lines.append("Done: " + _sentence("; ".join(state.did) or "nothing"))
     if state.links:

@@ -303,3 +303,198 @@ register(
     doc="Tracking says delivered, the customer did not get it: a person takes over.",
     sample={"order": ORDER_SAMPLE, "shipment": SHIPMENT_DELIVERED},
 )
+
+# --- create a return in the conversation (flows.create_return) -----------------------
+
+# An item as the customer bought it: `price` already in words ("$54.00"). `lead` names
+# a sentence said first (`_draft_words.j2`): "" | not_understood | undone |
+# nothing_to_undo | no_stock | sold_out | locked | restarted | all_refund | all_gift
+# (refund and store credit cannot mix in one return: the latest choice holds).
+# Numbered lists match the quick replies, in order (an SMS customer answers with the
+# number).
+_ITEM = {"title": "Linen Shirt", "variant": "White / M", "price": "$54.00"}
+_SWEATER = {"title": "Merino Crew Sweater", "variant": "Oat / M", "price": "$89.00"}
+# `code`: Loop's ineligibility code (final-sale, outside-return-window, already-returned,
+# or another the words say plainly), null when Loop gives none.
+_REFUSED = {"title": "Silk Scarf", "variant": "Stripe", "price": "$62.25", "code": "final-sale"}
+register(
+    "create_return.items",
+    doc="Which items to return: `items` the returnable ones, numbered; `refused` those "
+    "that cannot be returned with Loop's code; `settled` those already in the return.",
+    sample={
+        "order_name": "#7104",
+        "items": [{"number": 1, **_ITEM}, {"number": 2, **_SWEATER}],
+        "refused": [_REFUSED],
+        "settled": [_ITEM],
+        "lead": "not_understood",
+    },
+    variants=(
+        {
+            "order_name": "#7101",
+            "items": [{"number": 1, **_SWEATER}],
+            "refused": [],
+            "settled": [],
+            "lead": "",
+        },
+        {
+            "order_name": "#7101",
+            "items": [],
+            "refused": [{**_REFUSED, "code": "already-returned"}, {**_REFUSED, "code": None}],
+            "settled": [_ITEM],
+            "lead": "undone",
+        },
+    ),
+)
+register(
+    "create_return.none_eligible",
+    doc="Nothing in the order can be returned: `refused` (as for create_return.items); "
+    "`window` when an item is past the return window (an exception may help).",
+    sample={
+        "order_name": "#7105",
+        "refused": [{**_REFUSED, "code": "outside-return-window"}, _REFUSED],
+        "window": True,
+    },
+    variants=({"order_name": "#7105", "refused": [_REFUSED], "window": False},),
+)
+_REASONS = [
+    {"number": n, "name": name}
+    for n, name in enumerate(
+        (
+            "Item was too big",
+            "Item was too small",
+            "Style not as expected",
+            "No longer needed",
+            "Arrived damaged",
+            "Stopped working",
+            "Received the wrong size",
+            "Material feels cheap",
+        ),
+        start=1,
+    )
+]
+register(
+    "create_return.reason",
+    doc="Why `item` goes back: `reasons`, the shop's, numbered.",
+    sample={"item": _ITEM, "reasons": _REASONS, "lead": "not_understood"},
+    variants=(
+        {"item": _SWEATER, "reasons": _REASONS[:2], "lead": ""},
+        {"item": _SWEATER, "reasons": _REASONS, "lead": "all_gift"},
+    ),
+)
+register(
+    "create_return.outcome",
+    doc="Refund, store credit or exchange for `item`: `options` among refund | gift | "
+    "exchange (no exchange when nothing else is in stock: lead no_stock).",
+    sample={"item": _ITEM, "options": ["refund", "gift", "exchange"], "lead": "undone"},
+    variants=({"item": _ITEM, "options": ["refund", "gift"], "lead": "no_stock"},),
+)
+register(
+    "create_return.variant",
+    doc="What to exchange `item` for: `variants` in stock, numbered (`more`: what it "
+    'costs above the item, "" when nothing); `others`, numbered after them, refund | '
+    "gift instead; `sold_out` the variant the customer named that is sold out (lead "
+    'sold_out), else "".',
+    sample={
+        "item": _ITEM,
+        "variants": [
+            {"number": 1, "variant": "White / S", "more": ""},
+            {"number": 2, "variant": "White / L", "more": "$5.00"},
+        ],
+        "others": [{"number": 3, "key": "refund"}, {"number": 4, "key": "gift"}],
+        "sold_out": "Navy / M",
+        "lead": "sold_out",
+    },
+    variants=(
+        {
+            "item": _SWEATER,
+            "variants": [{"number": 1, "variant": "Charcoal / M", "more": "$10.00"}],
+            "others": [{"number": 2, "key": "refund"}, {"number": 3, "key": "gift"}],
+            "sold_out": "",
+            "lead": "",
+        },
+    ),
+)
+register(
+    "create_return.method",
+    doc="How the items travel back: `methods` numbered, `type` Loop's (mail, dropoff...).",
+    sample={
+        "methods": [
+            {"number": 1, "name": "Prepaid mail-in label", "type": "mail"},
+            {"number": 2, "name": "Happy Returns", "type": "dropoff"},
+        ],
+        "lead": "locked",
+    },
+    variants=(
+        {"methods": [{"number": 1, "name": "Happy Returns", "type": "dropoff"}], "lead": ""},
+    ),
+)
+register(
+    "create_return.confirm",
+    doc="What will happen, before the return is created: each of `items` with its "
+    "`outcome` (refund | gift | exchange, `exchange_for` the variant), the `method`, "
+    'the exchange `fee` in words ("" when none).',
+    sample={
+        "order_name": "#7102",
+        "items": [
+            {**_ITEM, "outcome": "exchange", "exchange_for": "White / L"},
+            {**_SWEATER, "outcome": "refund", "exchange_for": ""},
+        ],
+        "method": {"name": "Prepaid mail-in label", "type": "mail"},
+        "fee": "$5.00",
+        "lead": "locked",
+    },
+    variants=(
+        {
+            "order_name": "#7101",
+            "items": [{**_SWEATER, "outcome": "gift", "exchange_for": ""}],
+            "method": {"name": "Happy Returns", "type": "dropoff"},
+            "fee": "",
+            "lead": "",
+        },
+    ),
+)
+_STATUS_URL = "https://company.loopreturns.com/#/return/9b2d4e61-0c3a-5f8e-a7d2-61c5e9f3b804"
+register(
+    "create_return.submitted",
+    doc='The return is created: `url` its status page (Loop\'s), "" when Loop gave none.',
+    sample={"order_name": "#7101", "url": _STATUS_URL},
+    variants=({"order_name": "#7101", "url": ""},),
+)
+register(
+    "create_return.cancelled",
+    doc="The customer abandoned the return: the draft is cancelled, nothing was created.",
+    sample={"order_name": "#7101"},
+)
+register(
+    "create_return.closed",
+    doc="The draft is no longer open (`state`: expired | cancelled | submitted).",
+    sample={"order_name": "#7101", "state": "expired"},
+    variants=(
+        {"order_name": "#7101", "state": "cancelled"},
+        {"order_name": "#7101", "state": "submitted"},
+    ),
+)
+register(
+    "create_return.amount_due",
+    doc='The exchange costs more than the items returned: `amount` to pay ("" when '
+    "Loop does not say): a person takes over the draft.",
+    sample={"order_name": "#7103", "amount": "$15.00"},
+    variants=({"order_name": "#7103", "amount": ""},),
+)
+register(
+    "create_return.submit_unknown",
+    doc="Loop did not confirm the submit: whether the return exists is unknown; a person checks.",
+    sample={"order_name": "#7101"},
+)
+register(
+    "create_return.submit_refused",
+    doc="Loop refused the submit: `code` Loop's (draft-return-not-actionable, "
+    'returns-unavailable-for-order, or another; "" when none), or `unavailable` (Loop '
+    "failed and the draft shows no return); a person takes over.",
+    sample={"order_name": "#7103", "code": "returns-unavailable-for-order"},
+    variants=(
+        {"order_name": "#7103", "code": "draft-return-not-actionable"},
+        {"order_name": "#7101", "code": "unavailable"},
+        {"order_name": "#7103", "code": ""},
+    ),
+)

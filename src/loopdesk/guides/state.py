@@ -12,7 +12,9 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-Awaiting = Literal["", "order", "verification", "which_return", "intent"]
+Awaiting = Literal["", "order", "verification", "which_return", "intent", "draft"]
+# What the guide asked last while it builds a return with the customer (`flows.create_return`).
+DraftStep = Literal["items", "reason", "outcome", "variant", "method", "confirm"]
 MAX_KEPT = 30  # customer messages, findings and actions kept for the summary
 MAX_TEXT = 1000  # characters of one customer message kept
 
@@ -27,6 +29,33 @@ class HandoffRecord(BaseModel):
     facts: dict[str, bool | int | str] = Field(default_factory=dict)
     rule: str = ""
     at: str = ""
+
+
+class DraftProgress(BaseModel):
+    """A return being built in the conversation. Loop's draft is the source of truth
+    (what it holds, what its links allow); this is only where the conversation is:
+    the question pending, the item it is about, the items chosen but not added yet,
+    and the customer's choices Loop takes later (refund or store credit)."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    id: str
+    order_name: str
+    # The ZIP, email or phone the draft was opened with ("start over" opens another).
+    answer: str = ""
+    step: DraftStep = "items"
+    # The returning item the question is about (reason, outcome, variant).
+    item: str = ""
+    # Order line items the customer chose, to add once the current one is settled.
+    queue: list[str] = Field(default_factory=list)
+    # Returning items settled, oldest first: what "undo" reopens.
+    settled: list[str] = Field(default_factory=list)
+    # refund | gift (store credit): Loop takes it for the whole return, after finalize.
+    credit_type: str = ""
+    # Returning items whose product has no variant in stock: exchange is not offered.
+    no_exchange: list[str] = Field(default_factory=list)
+    # The return method chosen (its id), for the summary before the submit.
+    method: str = ""
 
 
 class ConversationState(BaseModel):
@@ -47,6 +76,7 @@ class ConversationState(BaseModel):
     # The quick replies of the last answer: an SMS customer may text a number for one.
     offered: list[str] = Field(default_factory=list)
     handoff: HandoffRecord | None = None
+    draft: DraftProgress | None = None
     turns: int = 0
 
     def bump(self, attempt: str) -> int:

@@ -1,10 +1,19 @@
 """Start a return: find the order, prove it is the customer's (ZIP, email or phone, as
-the shop's Loop setting asks), and send the link Loop creates. A wrong answer gets one
-more try, then an agent. The link is only ever the one Loop answered with."""
+the shop's Loop setting asks), then create the return in the conversation
+(`create_return`, Loop's Draft Returns API) or send the link Loop creates. A wrong
+answer gets one more try, then an agent. The link is only ever the one Loop answered
+with.
+
+The link is sent instead of a draft when the merchant turned creating returns off
+(`[returns] create_in_conversation = false`), when Loop has not enabled the Draft
+Returns API for the shop (it answers 401/403), and after an exception (its own flow)."""
 
 from __future__ import annotations
 
+from typing import Literal
+
 from loopdesk.guides.context import Step, Turn
+from loopdesk.guides.flows import create_return
 from loopdesk.guides.flows.orders import MAX_OFFERED, as_known, recent_orders
 from loopdesk.guides.reply import Link, Reply
 
@@ -16,6 +25,8 @@ REFUSED = frozenset({400, 404, 422})
 
 async def start_return(turn: Turn) -> Step:
     state = turn.state
+    if state.draft is not None:
+        return await create_return.answer(turn)
     state.topic = TOPIC
     if turn.entities.order_name:
         state.order_name = turn.entities.order_name
@@ -59,6 +70,31 @@ def _known(turn: Turn) -> list[str]:
     return []
 
 
+async def _open_draft(turn: Turn, answer: str) -> Step | Literal["refused", "link"]:
+    """The return made in the conversation for `answer`: its first question, or
+    `refused` (Loop refused the order and answer), or `link` (send the link instead:
+    Loop has not enabled the Draft Returns API for the shop, or its draft shows no
+    items)."""
+    state, drafts = turn.state, turn.services.drafts
+    assert drafts is not None
+    opened = await drafts.start(
+        state.order_name, answer, actor=turn.actor, conversation_id=turn.conversation_id
+    )
+    if opened.ok and opened.draft is not None and opened.draft.id:
+        step = await create_return.opened(turn, opened, answer)
+        return "link" if step is None else step
+    if create_return.upstream_status(opened) in REFUSED or opened.status == 422:
+        return "refused"
+    if create_return.not_enabled(opened):
+        state.note("found", "Loop's Draft Returns API is not enabled for the shop")
+        return "link"
+    state.note("found", f"Loop could not open a draft return ({opened.error_code})")
+    return Step(
+        Reply("handoff", {"why": "upstream"}),
+        handoff="Loop did not answer the draft return request",
+    )
+
+
 async def send_link(turn: Turn, *, lead: str = "") -> Step:
     """Create the return link for `state.order_name`, asking for the verification when
     it is not known yet. `lead` names a message that comes first (an exception made)."""
@@ -76,7 +112,17 @@ async def send_link(turn: Turn, *, lead: str = "") -> Step:
                 {"order_name": state.order_name, "field": field, "lead": lead},
             )
         )
+    drafts = turn.services.drafts
+    # An exception's order goes by the link: Loop honours its allowlist entry there.
+    in_conversation = bool(drafts and drafts.enabled()) and not lead and state.topic == TOPIC
     for answer in tries:
+        if in_conversation:
+            tried = await _open_draft(turn, answer)
+            if isinstance(tried, Step):
+                return tried
+            if tried == "refused":
+                continue
+            in_conversation = False  # the link, for this answer and any other
         outcome = await turn.services.actions.return_link(
             state.order_name, answer, key_name=turn.actor
         )
