@@ -40,8 +40,10 @@ async def test_a_store_credit_return_over_http(h: Harness) -> None:
     await ok(await c.post(f"/v1/drafts/{draft}/finalize"))
     view = await ok(await c.get(f"/v1/drafts/{draft}/totals"))
     assert view["totals"]["isDifferenceCovered"] is True
-    await ok(await c.post(f"/v1/drafts/{draft}/credit-type", json={"creditType": "gift"}))
-    await ok(await c.post(f"/v1/drafts/{draft}/return-method", json={"returnMethodId": "3"}))
+    view = await ok(await c.post(f"/v1/drafts/{draft}/credit-type", json={"creditType": "gift"}))
+    assert (view["creditType"], view["returnMethodId"]) == ("gift", None)
+    view = await ok(await c.post(f"/v1/drafts/{draft}/return-method", json={"returnMethodId": "3"}))
+    assert (view["creditType"], view["returnMethodId"]) == ("gift", "3")
     view = await ok(await c.post(f"/v1/drafts/{draft}/submit"))
     assert view["state"] == "submitted" and view["returnId"]
     assert view["statusPageUrl"].startswith("http")
@@ -55,6 +57,27 @@ async def test_a_store_credit_return_over_http(h: Harness) -> None:
     assert again["state"] == "submitted" and again["statusPageUrl"] == view["statusPageUrl"]
     listed = await ok(await c.get("/v1/drafts", params={"conversationId": "c-9"}))
     assert [(d["draftId"], d["state"]) for d in listed["items"]] == [(draft, "submitted")]
+    assert listed["enabled"] is True
+
+
+async def test_the_list_filters_by_order_names_as_orders_compare(h: Harness) -> None:
+    first = (await start(h))["draftId"]
+    other = await ok(
+        await h.client.post("/v1/drafts", json={"orderName": "#7104", "secondaryInput": "98101"}),
+        201,
+    )
+
+    async def listed(*names: str) -> list[str]:
+        params = [("orderName", name) for name in names]
+        body = await ok(await h.client.get("/v1/drafts", params=params))
+        return [d["draftId"] for d in body["items"]]
+
+    assert await listed("7101") == [first]
+    assert await listed(" #7101 ", "#7104") == [other["draftId"], first]
+    assert await listed("#9999") == []
+    assert sorted(await listed()) == sorted([first, other["draftId"]])
+    too_many = [("orderName", f"#{n}") for n in range(60)]
+    assert (await h.client.get("/v1/drafts", params=too_many)).status_code == 422
 
 
 async def start(h: Harness, **extra: Any) -> dict[str, Any]:

@@ -370,6 +370,10 @@ async def test_a_shop_that_sends_links_only_is_told_so(tmp_path: Path) -> None:
         assert response.status_code == 403
         assert 'data-error="drafts_disabled"' in response.text
         assert "send a return link instead" in response.text
+        # The customer page says so up front, and offers no "Create a return".
+        page = (await client.get("/", params={"emails": REFUND})).text
+        assert 'data-field="drafts-disabled"' in page
+        assert 'class="draft-start"' not in page
 
 
 async def test_draft_pages_need_a_session_and_its_csrf_token(console: Console) -> None:

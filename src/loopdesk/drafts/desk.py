@@ -25,7 +25,7 @@ the HTTP API answers with `status`.
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -251,11 +251,18 @@ class DraftDesk:
         )
 
     async def recent(
-        self, *, limit: int = 50, conversation_id: str | None = None
+        self,
+        *,
+        limit: int = 50,
+        conversation_id: str | None = None,
+        order_names: Sequence[str] | None = None,
     ) -> list[db.StoredDraft]:
-        """The drafts loopdesk made or saw, newest change first."""
+        """The drafts loopdesk made or saw, newest change first (of these orders only,
+        when `order_names` is given: `#1086`, `1086` and ` #1086` are one order)."""
         async with self.store.reader() as session:
-            return await db.list_drafts(session, conversation_id=conversation_id, limit=limit)
+            return await db.list_drafts(
+                session, conversation_id=conversation_id, order_names=order_names, limit=limit
+            )
 
     # --- the steps ------------------------------------------------------------------
 

@@ -57,6 +57,8 @@ def draft_view(
             for item in draft.returning_items
         ],
         "reasons": [{"id": r.id, "name": r.name} for r in draft.reasons],
+        "creditType": draft.credit_type,
+        "returnMethodId": draft.return_method_id,
         "exchangeOptions": [
             {
                 "returningItemId": entry.returning_item_id,

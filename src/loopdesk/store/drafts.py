@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Row, select, update
+from sqlalchemy import Row, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from loopdesk.domain.shipments import order_key
 from loopdesk.store.dialect import insert, rowcount
 from loopdesk.store.schema import drafts
 from loopdesk.store.types import utcnow
@@ -95,12 +97,21 @@ async def get_draft(session: AsyncSession, draft_id: str) -> StoredDraft | None:
 
 
 async def list_drafts(
-    session: AsyncSession, *, conversation_id: str | None = None, limit: int = 50
+    session: AsyncSession,
+    *,
+    conversation_id: str | None = None,
+    order_names: Sequence[str] | None = None,
+    limit: int = 50,
 ) -> list[StoredDraft]:
-    """Newest change first."""
+    """Newest change first; of these orders only when `order_names` is given (compared
+    as `order_key` compares them)."""
     query = select(drafts)
     if conversation_id is not None:
         query = query.where(drafts.c.conversation_id == conversation_id)
+    if order_names is not None:
+        keys = sorted({order_key(name) for name in order_names} - {""})
+        stored = func.lower(func.trim(func.ltrim(func.trim(drafts.c.order_name), "#")))
+        query = query.where(stored.in_(keys))
     query = query.order_by(drafts.c.updated_at.desc(), drafts.c.id.desc())
     query = query.limit(min(max(limit, 0), MAX_PAGE))
     return [_row(row) for row in await session.execute(query)]

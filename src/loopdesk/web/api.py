@@ -165,8 +165,10 @@ class ConsoleApi:
     async def draft_totals(self, draft_id: str) -> Answer:
         return await self._call("GET", f"/v1/drafts/{quote(draft_id, safe='')}/totals")
 
-    async def drafts(self, *, limit: int = 50) -> Answer:
-        return await self._call("GET", "/v1/drafts", params={"limit": limit})
+    async def drafts(self, *, limit: int = 50, order_names: list[str] | None = None) -> Answer:
+        params: list[tuple[str, str | int]] = [("limit", limit)]
+        params += [("orderName", name) for name in order_names or ()]
+        return await self._call("GET", "/v1/drafts", params=params)
 
     async def draft_step(
         self, method: str, path: str, body: dict[str, Any] | None, idempotency_key: str

@@ -241,8 +241,8 @@ class CustomerPage:
 
     @property
     def drafts_enabled(self) -> bool:
-        """False when the shop sends return links only (the API's 403 `drafts_disabled`)."""
-        return self.drafts is None or self.drafts.error.get("code") != "drafts_disabled"
+        """False when the shop sends return links only (the list says `enabled: false`)."""
+        return self.drafts is None or self.drafts.body.get("enabled") is not False
 
 
 def customer_audit(
@@ -276,7 +276,7 @@ async def load_customer(api: ConsoleApi, emails: list[str], *, fresh: bool) -> C
         # After the lookup, so the decision reads the facts it just stored.
         page.decision = await api.decide(emails)
         page.audit = await api.audit()
-        page.drafts = await api.drafts()
+        page.drafts = await api.drafts(order_names=sorted(page.order_names))
     return page
 
 

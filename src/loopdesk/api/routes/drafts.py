@@ -21,6 +21,9 @@ from loopdesk.domain.drafts import INT64_MAX, input_id
 from loopdesk.drafts import ACTIONS, DraftDesk, DraftResult
 from loopdesk.errors import InvalidInput
 
+# A customer page asks for its orders' drafts at once; a profile has few orders.
+MAX_ORDER_FILTER = 50
+
 router = APIRouter(
     tags=["drafts"],
     responses={
@@ -201,6 +204,8 @@ class DraftView(BaseModel):
     lineItems: list[LineItemOut]
     returningItems: list[ReturningItemOut]
     reasons: list[ReasonOut]
+    creditType: str | None = Field(default=None, description="refund or gift, once chosen")
+    returnMethodId: str | None = Field(default=None, description="The method chosen")
     exchangeOptions: list[ExchangeOptionsOut]
     returnMethodOptions: list[ReturnMethodOut]
     totals: TotalsOut | None
@@ -228,6 +233,9 @@ class DraftSummaryOut(BaseModel):
 
 class DraftListOut(BaseModel):
     items: list[DraftSummaryOut]
+    enabled: bool = Field(
+        description="False when the shop sends return links only (the policy switch)"
+    )
 
 
 class DetailsLineItemOut(BaseModel):
@@ -303,10 +311,14 @@ async def list_drafts(
     desk: DeskDep,
     _key: KeyName,
     conversationId: Annotated[LongFilterText | None, Query()] = None,
+    orderName: Annotated[
+        list[LongFilterText] | None,
+        Query(max_length=MAX_ORDER_FILTER, description="Only these orders' drafts (repeatable)"),
+    ] = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
 ) -> dict[str, Any]:
-    rows = await desk.recent(limit=limit, conversation_id=conversationId)
-    return {"items": [row.to_json() for row in rows]}
+    rows = await desk.recent(limit=limit, conversation_id=conversationId, order_names=orderName)
+    return {"items": [row.to_json() for row in rows], "enabled": desk.enabled()}
 
 
 @router.get(

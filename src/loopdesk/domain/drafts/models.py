@@ -155,6 +155,9 @@ class Draft:
     errors: tuple[Mapping[str, str | None], ...] = ()
     # The reasons a returning item may be given (`set_return_reason`'s ids).
     reasons: tuple[Reason, ...] = ()
+    # The choices made after finalize (`refund`/`gift`; a `return_method_options` id).
+    credit_type: str | None = None
+    return_method_id: str | None = None
     # Loop's body as it was read (for the store, which parses it again); not part of
     # the value, so two reads of the same draft compare equal.
     body: Mapping[str, Any] | None = field(default=None, compare=False, repr=False)

@@ -88,6 +88,8 @@ def parse_draft(body: Any) -> Draft:
             for at, raw in as_objects(methods, methods_at)
         ),
         return_id=read_id(draft.get("return_id"), "draft_return.return_id"),
+        credit_type=read_text(draft.get("credit_type"), "draft_return.credit_type"),
+        return_method_id=read_id(draft.get("return_method_id"), "draft_return.return_method_id"),
         totals=None if totals is None else _totals(totals, totals_at),
         errors=tuple(draft_errors(root)) if error_list(root) else (),
         reasons=tuple(
