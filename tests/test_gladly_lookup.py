@@ -537,6 +537,7 @@ async def test_a_slow_loop_is_answered_in_time_from_the_store(
         await asyncio.sleep(0.1)
 
 
+@pytest.mark.timing
 async def test_a_slow_loop_and_nothing_stored(
     slow_loop: tuple[FastAPI, httpx.AsyncClient],
 ) -> None:

@@ -36,7 +36,8 @@ def readme_commands() -> list[list[str]]:
     text = (REPO / "README.md").read_text(encoding="utf-8")
     commands = []
     for block in re.findall(r"```sh\n(.*?)```", text, flags=re.S):
-        for line in block.splitlines():
+        # A line ending in a backslash goes on on the next, as the shell reads it.
+        for line in block.replace("\\\n", " ").splitlines():
             words = shlex.split(line, comments=True)
             if words and words[0] == PROGRAM:
                 commands.append(words[1:])
