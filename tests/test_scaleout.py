@@ -245,6 +245,7 @@ def two_workers(tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[tupl
 
 
 @pytest.mark.slow
+@pytest.mark.timing  # every request must fall in one window: the run must last under a minute
 async def test_two_workers_stay_within_the_limit_together(
     two_workers: tuple[str, str, str], report: Report
 ) -> None:
