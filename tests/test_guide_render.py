@@ -144,6 +144,16 @@ def test_sms_offers_quick_replies_by_number_only_when_they_fit(renderer: Rendere
     assert "Reply 1" not in text and text.endswith("track an order?")
 
 
+def test_sms_that_numbers_its_choices_is_not_followed_by_the_numbers_again(
+    renderer: Renderer,
+) -> None:
+    sample = MESSAGES["create_return.outcome"].sample
+    choices = ("Refund", "Store credit", "Exchange")
+    text = renderer.render(Reply("create_return.outcome", sample, quick_replies=choices), "sms")
+    assert "1) Refund" in text and "3) Exchange" in text
+    assert "Reply 1 for" not in text
+
+
 def test_sms_of_many_returns_fits_and_keeps_links_whole(renderer: Renderer) -> None:
     returns = [
         {**RETURN_SAMPLE, "order_name": f"#{1000 + i}", "status_page_url": f"{STATUS_URL}{i}"}

@@ -202,8 +202,9 @@ class Renderer:
         if channel != "sms":
             return text
         text = fit_sms(text, [link.url for link in reply.links], SMS_LIMIT)
-        if reply.quick_replies:
-            # Only in room left over: never at the cost of the answer or its links.
+        if reply.quick_replies and not _numbered(text, len(reply.quick_replies)):
+            # Only in room left over: never at the cost of the answer or its links, and
+            # not when the text numbers its choices itself ("1) Refund, 2) ...").
             offer = _tidy(self._run(environment, SMS_QUICK_REPLIES, context), channel, wrap=True)
             if offer and len(text) + 1 + len(offer) <= SMS_LIMIT:
                 text = f"{text}\n{offer}"
@@ -597,3 +598,8 @@ def main(argv: Sequence[str]) -> int:
 
 if __name__ == "__main__":
     sys.exit(main(sys.argv[1:]))
+
+
+def _numbered(text: str, count: int) -> bool:
+    """True when an SMS already offers choices 1 to `count` as "1) ...", "2) ..."."""
+    return all(f"{n}) " in text for n in range(1, count + 1))
