@@ -44,6 +44,20 @@ def wait_until_up(url: str, proc: subprocess.Popen[bytes], seconds: float = 30) 
 
 
 @contextmanager
+def serving(
+    command: list[str], env: dict[str, str], health: str, *, cwd: Path | None = None
+) -> Iterator[subprocess.Popen[bytes]]:
+    """`command` in its own process until the block ends, once `health` answers 200."""
+    proc = subprocess.Popen(command, env=env, cwd=cwd, stderr=subprocess.PIPE)
+    try:
+        wait_until_up(health, proc)
+        yield proc
+    finally:
+        proc.terminate()
+        proc.wait(timeout=15)
+
+
+@contextmanager
 def running_sandbox(data: Path, *, latency_ms: int = 0) -> Iterator[str]:
     port = free_port()
     env = child_env(
@@ -59,14 +73,9 @@ def running_sandbox(data: Path, *, latency_ms: int = 0) -> Iterator[str]:
         "--sandbox-data",
         str(data),
     ]
-    proc = subprocess.Popen(command, env=env, stderr=subprocess.PIPE)
     base_url = f"http://127.0.0.1:{port}"
-    try:
-        wait_until_up(f"{base_url}/_sandbox/health", proc)
+    with serving(command, env, f"{base_url}/_sandbox/health"):
         yield base_url
-    finally:
-        proc.terminate()
-        proc.wait(timeout=10)
 
 
 @contextmanager
@@ -90,11 +99,6 @@ def running_service(
         LOOPDESK_LOG_LEVEL="ERROR",
     )
     command = [sys.executable, "-m", "loopdesk", "serve", "--port", str(port)]
-    proc = subprocess.Popen(command, env=env, cwd=workdir, stderr=subprocess.PIPE)
     url = f"http://127.0.0.1:{port}"
-    try:
-        wait_until_up(f"{url}/healthz", proc)
+    with serving(command, env, f"{url}/healthz", cwd=workdir) as proc:
         yield url, proc.pid
-    finally:
-        proc.terminate()
-        proc.wait(timeout=15)

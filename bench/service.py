@@ -20,7 +20,7 @@ from typing import Any
 import httpx
 
 from bench.load import GUIDE_CUSTOMER
-from bench.server import SRC, child_env, free_port, wait_until_up
+from bench.server import SRC, child_env, free_port, serving
 from loopdesk.domain.webhooks import signature
 
 KEY = "bench-api-key-0123456789"
@@ -48,14 +48,9 @@ def uvicorn_app(target: str, env: dict[str, str], cwd: Path) -> Iterator[tuple[s
     # install may point at another checkout).
     repo = Path(__file__).resolve().parents[1]
     full_env = {**child_env(), "PYTHONPATH": os.pathsep.join([str(SRC), str(repo)]), **env}
-    proc = subprocess.Popen(command, env=full_env, cwd=cwd, stderr=subprocess.PIPE)
     url = f"http://127.0.0.1:{port}"
-    try:
-        wait_until_up(f"{url}/healthz", proc)
+    with serving(command, full_env, f"{url}/healthz", cwd=cwd) as proc:
         yield url, proc.pid
-    finally:
-        proc.terminate()
-        proc.wait(timeout=15)
 
 
 def peak_rss_mb(pid: int) -> float:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from loopdesk.domain.drafts import Draft, DraftTotals, Money, next_steps
+from loopdesk.domain.drafts import Draft, DraftTotals, Money, links_output, next_steps
 
 
 def draft_view(
@@ -88,15 +88,7 @@ def draft_view(
         "returnId": draft.return_id,
         "statusPageUrl": status_page_url,
         "nextSteps": list(next_steps(draft)),
-        "links": [
-            {
-                "rel": link.rel,
-                "href": link.href,
-                "method": link.method,
-                "isRequired": link.is_required,
-            }
-            for link in draft.links
-        ],
+        "links": links_output(draft),
         # A partial failure: Loop did what it could and says what it could not.
         "errors": [{"code": e.get("code"), "message": e.get("message")} for e in draft.errors],
     }

@@ -135,15 +135,7 @@ def get_draft_return_output(draft: Draft) -> dict[str, Any]:
             }
             for item in draft.returning_items
         ],
-        "links": [
-            {
-                "rel": link.rel,
-                "href": link.href,
-                "method": link.method,
-                "isRequired": link.is_required,
-            }
-            for link in draft.links
-        ],
+        "links": links_output(draft),
         "exchangeOptions": [
             {
                 "returningItemId": entry.returning_item_id,
@@ -155,6 +147,14 @@ def get_draft_return_output(draft: Draft) -> dict[str, Any]:
             for entry in draft.exchange_options
         ],
     }
+
+
+def links_output(draft: Draft) -> list[dict[str, Any]]:
+    """The draft's next steps as every surface shows them (camelCase)."""
+    return [
+        {"rel": link.rel, "href": link.href, "method": link.method, "isRequired": link.is_required}
+        for link in draft.links
+    ]
 
 
 def _variant_output(variant: ExchangeVariant) -> dict[str, Any]:
