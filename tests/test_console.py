@@ -23,7 +23,7 @@ from typing import Any
 import httpx
 import pytest
 
-from loopdesk.web.format import money
+from loopdesk.domain.money import money
 from tests.conftest import REPO
 
 CHROMIUM = os.environ.get("LOOPDESK_CHROMIUM", "/usr/bin/chromium")

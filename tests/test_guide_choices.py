@@ -5,8 +5,9 @@ from __future__ import annotations
 
 import pytest
 
+from loopdesk.domain.money import minor_money
 from loopdesk.guides.choices import Option, control, pick_exact, pick_many, pick_one
-from loopdesk.guides.flows.create_return import OUTCOMES, money_words
+from loopdesk.guides.flows.create_return import OUTCOMES
 
 ITEMS = [Option("7101001", "Canvas Sneaker 10"), Option("7101002", "Everyday Tote Sand")]
 REASONS = [
@@ -146,11 +147,11 @@ def test_an_email_reply_is_read_above_what_it_quotes() -> None:
     assert control("> cancel") is None
 
 
-def test_money_words_keep_integers() -> None:
-    assert money_words(1500, "USD") == "$15.00"
-    assert money_words(5, "USD") == "$0.05"
-    assert money_words(123456, "EUR") == "€1,234.56"
-    assert money_words(1200, "JPY") == "¥1,200"
-    assert money_words(1500, "KWD") == "1.500 KWD"
-    assert money_words(-1000, "SEK") == "-10.00 SEK"
-    assert money_words(700, None) == "7.00"
+def test_minor_money_keeps_integers() -> None:
+    assert minor_money(1500, "USD") == "$15.00"
+    assert minor_money(5, "USD") == "$0.05"
+    assert minor_money(123456, "EUR") == "€1,234.56"
+    assert minor_money(1200, "JPY") == "¥1,200"
+    assert minor_money(1500, "KWD") == "1.500 KWD"
+    assert minor_money(-1000, "SEK") == "-10.00 SEK"
+    assert minor_money(700, None) == "7.00"

@@ -19,10 +19,10 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from loopdesk.api.app import create_app
+from loopdesk.domain.money import minor_money
 from loopdesk.web.api import Answer
 from loopdesk.web.draft_steps import STEPS
 from loopdesk.web.draft_view import LOOP_CODE_WORDS, DraftPage, Problem
-from loopdesk.web.format import minor_money
 from loopdesk.web.routes import templates
 from tests.test_web_pages import BASE, KEY, SAME_SITE, Console, _settings
 

@@ -22,9 +22,10 @@ from hypothesis import strategies as st
 
 from loopdesk import store as db
 from loopdesk.api.app import create_app
+from loopdesk.domain.money import money
 from loopdesk.sandbox.seed import DEMO_EMAILS, EXCEPTION_PERSONAS
 from loopdesk.settings import Settings
-from loopdesk.web.format import ago_text, money, when
+from loopdesk.web.format import ago_text, when
 from loopdesk.web.routes import customer_audit, parse_emails
 from loopdesk.web.session import COOKIE, MAX_AGE_S, Session, SessionCodec
 

@@ -23,6 +23,7 @@ from fastapi.templating import Jinja2Templates
 
 from loopdesk.actions.run import ALLOWLIST_TYPES, RETURN_ACTIONS
 from loopdesk.api.auth import key_name
+from loopdesk.domain.money import minor_money, money
 from loopdesk.routing.rules import CHANNELS, INTENTS
 from loopdesk.web.api import (
     ACTION_KINDS,
@@ -42,7 +43,7 @@ from loopdesk.web.draft_view import (
     summaries,
     variant_label,
 )
-from loopdesk.web.format import ago, minor_money, money, when
+from loopdesk.web.format import ago, when
 from loopdesk.web.session import (
     CSRF_FIELD,
     CSRF_HEADER,

@@ -14,14 +14,8 @@ from loopdesk.domain.drafts.values import (
     read_id,
     read_text,
 )
+from loopdesk.domain.money import exponent
 from loopdesk.errors import InvalidUpstreamData
-
-# ISO 4217 minor-unit digits where they are not 2, for amounts Loop sends as decimal text.
-_ZERO_DECIMAL = frozenset(
-    {"BIF", "CLP", "DJF", "GNF", "ISK", "JPY", "KMF", "KRW", "PYG", "RWF", "UGX", "UYI"}
-    | {"VND", "VUV", "XAF", "XOF", "XPF"}
-)
-_THREE_DECIMAL = frozenset({"BHD", "IQD", "JOD", "KWD", "LYD", "OMR", "TND"})
 
 
 def parse_return_details(body: Any) -> ReturnDetails:
@@ -93,7 +87,7 @@ def _details_amount(value: Any, currency: str | None, at: str) -> int:
     except InvalidOperation:
         raise InvalidUpstreamData(f"{at}: expected an amount, got {text[:40]!r}") from None
     code = (currency or "").upper()
-    digits = 0 if code in _ZERO_DECIMAL else 3 if code in _THREE_DECIMAL else 2
+    digits = exponent(code)
     if not major.is_finite() or major.adjusted() > 18:
         raise InvalidUpstreamData(f"{at}: expected an amount, got {text[:40]!r}")
     minor = major.scaleb(digits)

@@ -26,6 +26,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from loopdesk.domain.drafts import Draft, ExchangeVariant, allows
+from loopdesk.domain.money import minor_money
 from loopdesk.drafts import DraftDesk, DraftResult
 from loopdesk.guides.choices import Option, control, pick_exact, pick_many, pick_one
 from loopdesk.guides.context import Step, Turn
@@ -50,25 +51,6 @@ METHOD_WORDS = {
 UNAVAILABLE = frozenset({"loop_unavailable", "loop_rate_limited"})
 # Loop's status for "the shop has not got the Return Create API" (the beta): send links.
 NOT_ENABLED = frozenset({401, 403})
-# ISO 4217 minor units where they are not 2 (amounts are integers in minor units).
-_ZERO_PLACES = frozenset(
-    {"BIF", "CLP", "DJF", "GNF", "ISK", "JPY", "KMF", "KRW", "PYG", "RWF", "UGX", "UYI"}
-    | {"VND", "VUV", "XAF", "XOF", "XPF"}
-)
-_THREE_PLACES = frozenset({"BHD", "IQD", "JOD", "KWD", "LYD", "OMR", "TND"})
-_SYMBOLS = {"USD": "$", "EUR": "€", "GBP": "£", "CAD": "CA$", "AUD": "A$", "JPY": "¥"}
-
-
-def money_words(amount: int, currency: str | None) -> str:
-    """1000 minor units of USD -> "$10.00"; integers all the way, never a float."""
-    code = (currency or "").upper()
-    places = 0 if code in _ZERO_PLACES else 3 if code in _THREE_PLACES else 2
-    sign, amount = ("-" if amount < 0 else ""), abs(amount)
-    whole, part = divmod(amount, 10**places)
-    digits = f"{whole:,}" + (f".{part:0{places}d}" if places else "")
-    if code in _SYMBOLS:
-        return f"{sign}{_SYMBOLS[code]}{digits}"
-    return f"{sign}{digits} {code}".rstrip()
 
 
 # --- what the draft holds, as the customer sees it -------------------------------------
@@ -92,7 +74,7 @@ class Line:
         return {
             "title": self.title,
             "variant": self.variant,
-            "price": money_words(self.price, currency),
+            "price": minor_money(self.price, currency),
         }
 
 
@@ -262,7 +244,7 @@ def _ask_variant(turn: Turn, draft: Draft, lead: str = "", sold_out: str = "") -
             {
                 "number": number,
                 "variant": option.label,
-                "more": money_words(more, variant.currency or currency) if more > 0 else "",
+                "more": minor_money(more, variant.currency or currency) if more > 0 else "",
             }
         )
     others = [
@@ -645,7 +627,7 @@ async def _finalize(turn: Turn, draft: Draft, lead: str = "") -> Step:
     due = worth.amount_due.amount if worth.amount_due else 0
     if not worth.is_difference_covered:
         currency = (worth.amount_due.currency if worth.amount_due else None) or _currency(draft)
-        amount = money_words(due, currency)
+        amount = minor_money(due, currency)
         turn.state.note("found", f"{amount} is due and not covered by the items returned")
         return _handoff(
             turn,
@@ -690,7 +672,7 @@ async def _fee(turn: Turn) -> str:
     progress = _progress(turn)
     totals = await _desk(turn).totals(progress.id, actor=turn.actor)
     fee = totals.totals.exchange_fee if totals.ok and totals.totals else None
-    return money_words(fee.amount, fee.currency) if fee and fee.amount > 0 else ""
+    return minor_money(fee.amount, fee.currency) if fee and fee.amount > 0 else ""
 
 
 async def _confirm(turn: Turn, draft: Draft) -> Step | None:

@@ -9,14 +9,9 @@ from __future__ import annotations
 import re
 from decimal import Decimal
 
+from loopdesk.domain.money import exponent
+
 _AMOUNT = re.compile(r"^\d{1,12}(\.\d{1,2})?$")
-# ISO 4217 currencies with no minor unit, as Shopify and Loop count them.
-_ZERO_DECIMAL = frozenset({"BIF", "CLP", "DJF", "GNF", "ISK", "JPY", "KMF", "KRW", "PYG"})
-_ZERO_DECIMAL |= {"RWF", "UGX", "VND", "VUV", "XAF", "XOF", "XPF"}
-
-
-def exponent(currency: str) -> int:
-    return 0 if currency.upper() in _ZERO_DECIMAL else 2
 
 
 def is_amount(text: str) -> bool:
