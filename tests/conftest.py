@@ -4,10 +4,16 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+import respx.mocks
 import stamina
 import structlog
 
 pytest_plugins = ["tests.reports"]
+
+# Upstream requests go through aiohttp (`loop/transport.py`), which respx's default
+# mocker (patching httpcore's pool) never sees; its `httpx` mocker wraps whatever
+# transport an `httpx.AsyncClient` has, so every respx test mocks the real path.
+respx.mocks.DEFAULT_MOCKER = "httpx"
 
 REPO = Path(__file__).resolve().parents[1]
 # Fixtures copied into the repository (tests/conformance/README.md names the source),

@@ -345,7 +345,9 @@ async def test_configure_over_http(app: FastAPI, client: httpx.AsyncClient) -> N
         "/_sandbox/webhooks", json={"url": HOOK_URL, "secret": SECRET, "base_delay": 0}
     )
     assert response.status_code == 201
-    with respx.mock() as mock:
+    # The sandbox delivers through httpx's own pool: mocked there, so the test's client
+    # (over ASGI) is not.
+    with respx.mock(using="httpcore") as mock:
         route = mock.post(HOOK_URL).mock(side_effect=[httpx.Response(500), httpx.Response(200)])
         await client.post("/api/v1/warehouse/return/1/flag", headers=LOOP)
         await app.state.webhook_tasks_drained()

@@ -41,6 +41,7 @@ from loopdesk.loop.retry_policy import (
     retry_decision,
 )
 from loopdesk.loop.stats import UpstreamStats
+from loopdesk.loop.transport import AiohttpTransport
 from loopdesk.settings import Settings
 
 log = structlog.get_logger("loopdesk.loop")
@@ -121,7 +122,7 @@ class UpstreamHTTP:
                 max_keepalive_connections=settings.upstream_concurrency,
                 keepalive_expiry=KEEPALIVE_S,
             ),
-            transport=transport,
+            transport=transport or _transport(settings),
         )
 
     def limiter(self) -> LocalWindow:
@@ -409,6 +410,15 @@ class UpstreamHTTP:
             attempts=attempts,
             message=redact_text(self._scrub(error.message)),
         )
+
+
+def _transport(settings: Settings) -> httpx.AsyncBaseTransport | None:
+    """None: httpx's own pool, built from the client's `limits`."""
+    if settings.upstream_transport == "httpx":
+        return None
+    return AiohttpTransport(
+        max_connections=max(100, settings.upstream_concurrency), keepalive_s=KEEPALIVE_S
+    )
 
 
 def _extend(bound: asyncio.Timeout | None, seconds: float) -> None:

@@ -80,7 +80,12 @@ class SandboxMiddleware:
         except ValueError as exc:
             await json_response({"message": str(exc)}, 400)(scope, receive, send)
             return
-        if fault.latency_ms > 0:
+        if fault.latency_ms > 0 and _plain(fault):
+            # The answer leaves `latency` after the request arrived, the work done inside
+            # that time: concurrent requests overlap as they do on Loop's many servers,
+            # instead of queueing their CPU behind one shared sleep.
+            send = _held_until(asyncio.get_running_loop().time() + fault.latency_ms / 1000, send)
+        elif fault.latency_ms > 0:
             await asyncio.sleep(fault.latency_ms / 1000)
         if fault.hang:
             await _hang(scope, receive, send)
@@ -124,6 +129,27 @@ class SandboxMiddleware:
         if self.limiter.retry_after:  # Loop documents none: only when asked for
             extra["Retry-After"] = retry_after_header(max(1, math.ceil(wait)))
         return json_response({"message": error_message(429)}, 429, headers=extra)
+
+
+def _plain(fault: Fault) -> bool:
+    """A fault that only delays the real answer."""
+    return not (fault.hang or fault.after or fault.html or fault.malformed) and fault.status is None
+
+
+def _held_until(deadline: float, send: Send) -> Send:
+    """`send`, its first message held until `deadline` (the event loop's clock)."""
+    held = True
+
+    async def sender(message: Message) -> None:
+        nonlocal held
+        if held:
+            held = False
+            wait = deadline - asyncio.get_running_loop().time()
+            if wait > 0:
+                await asyncio.sleep(wait)
+        await send(message)
+
+    return sender
 
 
 async def _discard(message: Message) -> None:
