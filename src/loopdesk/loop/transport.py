@@ -69,7 +69,7 @@ class AiohttpTransport(httpx.AsyncBaseTransport):
         if key not in self._proxies:
             env = urllib.request.getproxies_environment()
             proxy = env.get(url.scheme) or env.get("all")
-            if proxy and urllib.request.proxy_bypass_environment(url.host, env):
+            if proxy and urllib.request.proxy_bypass(url.host):
                 proxy = None
             self._proxies[key] = proxy
         return self._proxies[key]
