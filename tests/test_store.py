@@ -318,6 +318,31 @@ async def test_returns_for_emails_ignores_case_and_attaches_notes(store: db.Stor
         assert (await db.get_return(session, "1") or ({}, view))[1].notes == []
 
 
+async def test_notes_of_several_returns_replaced_at_once(store: db.Store) -> None:
+    async with store.session() as session:
+        await db.upsert_returns(session, [item(raw_return(i, updated=T0)) for i in "123"])
+        await db.replace_notes(session, "3", [note("5", "3", "kept")])
+        await db.replace_notes_many(
+            session,
+            {"1": ([note("9", "1", "old")], None), "2": ([note("4", "2", "gone")], None)},
+        )
+        await db.replace_notes_many(
+            session,
+            {
+                "1": ([note("7", "1", "b"), note("8", "1", "a"), note("7", "1", "dup")], None),
+                "2": ([], None),
+            },
+        )
+        await db.replace_notes_many(session, {})
+    async with store.session() as session:
+        stored = [await db.get_return(session, i) for i in "123"]
+    notes = [found[1].notes if found else None for found in stored]
+    assert notes[0] is not None
+    assert [(n.id, n.content) for n in notes[0]] == [("7", "b"), ("8", "a")]
+    assert notes[1] == []
+    assert notes[2] is not None and [n.content for n in notes[2]] == ["kept"]
+
+
 async def test_a_webhook_write_keeps_its_version_and_never_moves_back(store: db.Store) -> None:
     raw = raw_return(updated=T0 + timedelta(hours=2))
     async with store.session() as session:

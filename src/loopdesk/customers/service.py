@@ -364,9 +364,10 @@ class CustomerService:
         async with self.store.session() as session:
             await db.upsert_returns(session, [(raw[r.id], r) for r in view.returns])
             failed_notes = {e.returnId for e in view.meta.errors if e.source == "notes"}
-            for ret in view.returns:
-                if ret.id not in failed_notes:
-                    await db.replace_notes(session, ret.id, ret.notes)
+            await db.replace_notes_many(
+                session,
+                {r.id: (r.notes, None) for r in view.returns if r.id not in failed_notes},
+            )
             if whole:
                 # When the fetch was stored: waiting workers compare with their own start.
                 await db.mark_fetched(session, addresses, datetime.now(UTC), view.orders)

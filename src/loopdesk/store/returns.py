@@ -234,25 +234,39 @@ async def replace_notes(
     `raw`, when given, holds Loop's note objects in the same order; otherwise the
     normalized note is kept as the raw value.
     """
-    await session.execute(delete(notes).where(notes.c.return_id == return_id))
+    await replace_notes_many(session, {return_id: (notes_, raw)})
+
+
+async def replace_notes_many(
+    session: AsyncSession, by_return: dict[str, tuple[list[Note], Sequence[Any] | None]]
+) -> None:
+    """`replace_notes` for several returns in two statements: one delete, one insert
+    (executed as many rows, so its compiled form is reused whatever the count)."""
+    if not by_return:
+        return
+    ids = list(by_return)
+    for start in range(0, len(ids), _BATCH):
+        chunk = ids[start : start + _BATCH]
+        await session.execute(delete(notes).where(notes.c.return_id.in_(chunk)))
     rows: list[dict[str, Any]] = []
-    seen: set[str] = set()
-    for index, note in enumerate(notes_):
-        if note.id in seen:  # (return_id, id) is the primary key: keep the first
-            continue
-        seen.add(note.id)
-        rows.append(
-            {
-                "return_id": return_id,
-                "id": note.id,
-                "position": len(rows),
-                "content": note.content,
-                "created_at": note.createdAt,
-                "raw": raw[index] if raw is not None else note.model_dump(mode="json"),
-            }
-        )
-    for start in range(0, len(rows), _BATCH):
-        await session.execute(notes.insert().values(rows[start : start + _BATCH]))
+    for return_id, (notes_, raw) in by_return.items():
+        seen: set[str] = set()
+        for index, note in enumerate(notes_):
+            if note.id in seen:  # (return_id, id) is the primary key: keep the first
+                continue
+            seen.add(note.id)
+            rows.append(
+                {
+                    "return_id": return_id,
+                    "id": note.id,
+                    "position": len(seen) - 1,
+                    "content": note.content,
+                    "created_at": note.createdAt,
+                    "raw": raw[index] if raw is not None else note.model_dump(mode="json"),
+                }
+            )
+    if rows:
+        await session.execute(notes.insert(), rows)
 
 
 async def _notes_of(session: AsyncSession, return_ids: list[str]) -> dict[str, list[Note]]:
