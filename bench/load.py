@@ -2,7 +2,8 @@
 
 GET the URL, or with `guide` as the fifth argument POST guide messages to it: each
 request a new conversation's first turn ("where's my return?"), so each reads and
-writes its own state. Prints one JSON line: requests, errors, rps, p50_ms, p99_ms.
+writes its own state; with `decide`, POST the same customer's routing decision (from
+the stored returns). Prints one JSON line: requests, errors, rps, p50_ms, p99_ms.
 Bounded in count and time.
 """
 
@@ -20,8 +21,9 @@ GUIDE_CUSTOMER = {"emails": ["primary@email.com", "secondary@email.com"], "name"
 
 
 async def run(
-    url: str, headers: dict[str, str], clients: int, seconds: float, *, guide: bool = False
+    url: str, headers: dict[str, str], clients: int, seconds: float, *, post: str = ""
 ) -> dict[str, float]:
+    """`post`: "" (GET), "guide" or "decide"."""
     latencies: list[float] = []
     errors = 0
     deadline = time.perf_counter() + seconds
@@ -35,7 +37,10 @@ async def run(
                 started = time.perf_counter()
                 turn += 1
                 try:
-                    if guide:
+                    if post == "decide":
+                        decision = {"customer": GUIDE_CUSTOMER, "channel": "chat"}
+                        response = await client.post(url, json=decision)
+                    elif post == "guide":
                         message = {
                             "conversationId": f"bench-{number}-{turn}",
                             "channel": "chat",
@@ -68,8 +73,6 @@ async def run(
 
 if __name__ == "__main__":
     target, key, n, duration = sys.argv[1], sys.argv[2], int(sys.argv[3]), float(sys.argv[4])
-    posting = sys.argv[5:] == ["guide"]
-    result = asyncio.run(
-        run(target, {"Authorization": f"Bearer {key}"}, n, duration, guide=posting)
-    )
+    posting = sys.argv[5] if sys.argv[5:] in (["guide"], ["decide"]) else ""
+    result = asyncio.run(run(target, {"Authorization": f"Bearer {key}"}, n, duration, post=posting))
     sys.stdout.write(json.dumps(result) + "\n")

@@ -98,7 +98,10 @@ def report(results: dict[str, Any]) -> None:
         "webhook_events_per_s_sqlite",
         "webhook_events_per_s_postgres",
         "routing_decisions_per_s",
+        "routing_decisions_http_per_s",
+        "routing_decisions_ratio_to_warm_lookup",
         "guide_turns_per_s",
+        "guide_turns_ratio_to_warm_lookup",
         "peak_rss_mb",
     ):
         service.add_row(key, str(results.get(key)))

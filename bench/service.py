@@ -60,15 +60,18 @@ def peak_rss_mb(pid: int) -> float:
     return 0.0
 
 
-def load(url: str, clients: int, seconds: float, *, guide: bool = False) -> dict[str, Any]:
+def load(
+    url: str, clients: int, seconds: float, *, guide: bool = False, json_body: Any = None
+) -> dict[str, Any]:
     """wrk when installed (a C load generator: the server is what gets measured), else
     the Python generator in `bench.load` (slower; it can become the bottleneck). Guide
-    turns (POSTs with a body each) always use `bench.load`."""
+    turns (a new conversation per POST) always use `bench.load`; `json_body` is POSTed
+    as is by either."""
     if shutil.which("wrk") and not guide:
-        return _wrk(url, clients, seconds)
+        return _wrk(url, clients, seconds, json_body)
+    mode = ["guide"] if guide else ["decide"] if json_body is not None else []
     out = subprocess.run(
-        [sys.executable, "-m", "bench.load", url, KEY, str(clients), str(seconds)]
-        + (["guide"] if guide else []),
+        [sys.executable, "-m", "bench.load", url, KEY, str(clients), str(seconds), *mode],
         capture_output=True,
         text=True,
         check=True,
@@ -78,7 +81,16 @@ def load(url: str, clients: int, seconds: float, *, guide: bool = False) -> dict
     return result
 
 
-def _wrk(url: str, clients: int, seconds: float) -> dict[str, Any]:
+def _wrk(url: str, clients: int, seconds: float, json_body: Any = None) -> dict[str, Any]:
+    script: list[str] = []
+    if json_body is not None:
+        lua = Path(os.environ.get("TMPDIR", "/tmp")) / f"bench-post-{os.getpid()}.lua"
+        body = json.dumps(json.dumps(json_body))  # a Lua string literal of the JSON
+        lua.write_text(
+            f'wrk.method = "POST"\nwrk.body = {body}\n'
+            'wrk.headers["Content-Type"] = "application/json"\n'
+        )
+        script = ["-s", str(lua)]
     out = subprocess.run(
         [
             "wrk",
@@ -86,6 +98,7 @@ def _wrk(url: str, clients: int, seconds: float) -> dict[str, Any]:
             f"-c{clients}",
             f"-d{max(1, int(seconds))}s",
             "--latency",
+            *script,
             "-H",
             f"Authorization: Bearer {KEY}",
             url,
@@ -203,6 +216,10 @@ def warm_lookup(
         # Guide turns end to end, beside the warm lookup they build on: each a first
         # turn of a new conversation (classify, store-fresh lookup, render, state write).
         turns = load(url + "/v1/guide/messages", clients, guide_seconds, guide=True)
+        # Routing decisions end to end from stored data (the same customer, its returns
+        # in the store), with the load generator the warm lookup had.
+        decision = {"customer": GUIDE_CUSTOMER, "channel": "chat"}
+        decisions = load(url + "/v1/routing/decide", clients, guide_seconds, json_body=decision)
         hooks = _webhooks_on(url, webhook_events)
         rss = peak_rss_mb(pid)
     return {
@@ -215,6 +232,9 @@ def warm_lookup(
         "guide_turns_per_s": turns["rps"],
         "guide_turns": turns,
         "guide_turns_ratio_to_warm_lookup": round(turns["rps"] / served["rps"], 3),
+        "routing_decisions_http_per_s": decisions["rps"],
+        "routing_decisions_http": decisions,
+        "routing_decisions_ratio_to_warm_lookup": round(decisions["rps"] / served["rps"], 3),
         "bare_endpoint": bare,
         "webhook_events_per_s_sqlite": hooks,
         "peak_rss_mb": rss,

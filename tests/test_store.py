@@ -594,3 +594,71 @@ async def test_api_keys_store_only_a_hash(store: db.Store) -> None:
         assert await db.verify_api_key(session, renewed) == "support-bot"
         assert await db.verify_api_key(session, key) is None
         assert all(k.active for k in await db.list_api_keys(session))
+
+
+# --- writes committed together (store/group_commit.py) ----------------------------------
+
+
+def _decision(n: int) -> Any:
+    async def write(session: Any) -> int:
+        return await db.record_decision(
+            session,
+            at=T0,
+            emails=[f"c{n}@example.com"],
+            channel="chat",
+            intent="",
+            facts={"n": n},
+            queue=f"q{n}",
+            priority=n,
+            tags=[],
+            rule="default",
+        )
+
+    return write
+
+
+async def _decisions(store: db.Store) -> dict[int, str]:
+    async with store.reader() as session:
+        rows = await db.list_decisions(session, limit=500)
+    return {row.id: row.queue for row in rows}
+
+
+async def test_concurrent_writes_share_transactions(store: db.Store) -> None:
+    ids = await asyncio.gather(*(store.together(_decision(n)) for n in range(60)))
+    assert len(set(ids)) == 60
+    assert store._together.transactions <= 3  # 60 writes: the first alone, the rest batched
+    stored = await _decisions(store)
+    assert {stored[i] for i in ids} == {f"q{n}" for n in range(60)}
+    assert [stored[i] for i in ids] == [f"q{n}" for n in range(60)]  # each its own id
+
+
+async def test_one_failing_write_fails_only_its_caller(store: db.Store) -> None:
+    async def broken(session: Any) -> int:
+        await session.execute(text("SELECT * FROM no_such_table"))
+        return 0
+
+    before = set(await _decisions(store))  # one PostgreSQL database serves the run
+    writes = [_decision(n) for n in range(10)]
+    writes.insert(5, broken)
+    first = asyncio.create_task(store.together(_decision(99)))  # holds the writer first
+    results = await asyncio.gather(*(store.together(w) for w in writes), return_exceptions=True)
+    await first
+    failed = [r for r in results if isinstance(r, Exception)]
+    assert len(failed) == 1 and results.index(failed[0]) == 5
+    stored = set(await _decisions(store)) - before
+    assert stored == {r for r in results if isinstance(r, int)} | {first.result()}
+
+
+def test_writes_together_from_successive_event_loops(tmp_path: Path) -> None:
+    """A store opened once serves event loops one after another (the CLI, tests)."""
+    opened = asyncio.run(db.Store.open(f"sqlite+aiosqlite:///{tmp_path / 'loops.db'}"))
+
+    async def two() -> list[int]:
+        ids = await asyncio.gather(opened.together(_decision(1)), opened.together(_decision(2)))
+        await opened.writes_settled()
+        return list(ids)
+
+    try:
+        assert len(set(asyncio.run(two()) + asyncio.run(two()))) == 4
+    finally:
+        asyncio.run(opened.close())

@@ -19,6 +19,7 @@ from sqlalchemy.ext.asyncio import (
 from sqlalchemy.pool import StaticPool
 
 from loopdesk.errors import ConfigError
+from loopdesk.store.group_commit import GroupCommit, Write
 from loopdesk.store.migrate import upgrade_sync
 
 # How long a SQLite writer waits for another process's write lock before failing.
@@ -114,6 +115,7 @@ class Store:
         # in the busy handler).
         self._one_writer = engine.dialect.name == "sqlite"
         self._writer: tuple[asyncio.AbstractEventLoop, asyncio.Lock] | None = None
+        self._together = GroupCommit(self.session)
 
     @classmethod
     async def open(cls, database_url: str, *, migrate: bool = True) -> Store:
@@ -142,6 +144,15 @@ class Store:
             return
         async with self._writer_lock(), self._sessions.begin() as session:
             yield session
+
+    async def together(self, write: Write) -> Any:
+        """`write(session)` in a transaction shared with the writes of other requests
+        arriving meanwhile (`group_commit`); returns once it is committed."""
+        return await self._together.run(write)
+
+    async def writes_settled(self) -> None:
+        """Every write queued by `together` committed (or failed)."""
+        await self._together.drained()
 
     def _writer_lock(self) -> asyncio.Lock:
         loop = asyncio.get_running_loop()

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Row, func, select, text, update
+from sqlalchemy import Row, bindparam, func, select, text, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from loopdesk.store.dialect import dialect_name, insert
@@ -218,13 +218,22 @@ async def count_granted(session: AsyncSession, emails: Iterable[str]) -> int:
     addresses = normalize_emails(emails)
     if not addresses:
         return 0
-    ids = select(exception_emails.c.exception_id).where(exception_emails.c.email.in_(addresses))
-    query = (
-        select(func.count())
-        .select_from(exceptions)
-        .where(exceptions.c.id.in_(ids), exceptions.c.outcome == GRANTED)
+    return int(await session.scalar(_COUNT_GRANTED, {"emails": addresses}) or 0)
+
+
+# Built once (every lookup and routing decision asks): the addresses are bound per call.
+_COUNT_GRANTED = (
+    select(func.count())
+    .select_from(exceptions)
+    .where(
+        exceptions.c.id.in_(
+            select(exception_emails.c.exception_id).where(
+                exception_emails.c.email.in_(bindparam("emails", expanding=True))
+            )
+        ),
+        exceptions.c.outcome == GRANTED,
     )
-    return int(await session.scalar(query) or 0)
+)
 
 
 async def get_exception(session: AsyncSession, entry_id: int) -> ExceptionRow | None:

@@ -26,12 +26,12 @@ from loopdesk.policy.grant import ExceptionDesk, ExceptionResult
 router = APIRouter(tags=["assistant"])
 
 
-def _policy(request: Request) -> Policy:
+async def _policy(request: Request) -> Policy:
     policy: Policy = request.app.state.policy
     return policy
 
 
-def _desk(request: Request) -> ExceptionDesk:
+async def _desk(request: Request) -> ExceptionDesk:
     desk: ExceptionDesk = request.app.state.exceptions
     return desk
 

@@ -38,7 +38,7 @@ router = APIRouter(
 )
 
 
-def _desk(request: Request) -> DraftDesk:
+async def _desk(request: Request) -> DraftDesk:
     desk: DraftDesk = request.app.state.drafts
     return desk
 

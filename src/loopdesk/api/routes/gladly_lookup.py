@@ -77,7 +77,7 @@ def startup_notice(settings: Settings) -> None:
         )
 
 
-def _desk(request: Request) -> LookupDesk:
+async def _desk(request: Request) -> LookupDesk:
     state = request.app.state
     return LookupDesk(
         customers=state.customers,

@@ -18,7 +18,7 @@ router = APIRouter(prefix="/v1/guide", tags=["guide"], responses=ERROR_RESPONSES
 FactValue = bool | int | str
 
 
-def _engine(request: Request) -> GuideEngine:
+async def _engine(request: Request) -> GuideEngine:
     engine: GuideEngine = request.app.state.guide
     return engine
 

@@ -23,7 +23,7 @@ PRINTABLE = r"^[^\x00-\x1f\x7f]*$"
 FactValue = bool | int | str
 
 
-def _routing(request: Request) -> RoutingConfig:
+async def _routing(request: Request) -> RoutingConfig:
     config: RoutingConfig = request.app.state.routing
     return config
 
