@@ -61,7 +61,8 @@ log = structlog.get_logger(__name__)
 NOT_KNOWN = "Loop does not know this return"
 # Webhook envelope fields that are not part of the return object.
 ENVELOPE_FIELDS = ("topic", "trigger")
-Result = Literal["applied", "unchanged", "stale", "ignored", "failed", "duplicate"]
+# `received`: stored, applied after the answer (`webhook_desk`).
+Result = Literal["applied", "unchanged", "stale", "ignored", "failed", "duplicate", "received"]
 # Errors that no retry can cure, though some are kinds of transient ones (LoopNotFound
 # is a LoopError, DataError a database error): the event is stored `failed`.
 _PERMANENT = (LoopNotFound, LoopRejected, LoopValidationError, DataError, IntegrityError)

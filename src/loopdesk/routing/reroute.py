@@ -171,6 +171,34 @@ class Rerouter:
         except Exception as exc:
             log.warning("routing.reroute_failed", cause="webhook", error=type(exc).__name__)
 
+    async def returns_applied(self, return_ids: Sequence[str]) -> None:
+        """Webhooks changed these stored returns: each customer holding one of their
+        addresses is re-routed once, however many of the returns are theirs. Never
+        raises (as `return_applied`)."""
+        try:
+            await self.for_returns(return_ids, cause="webhook")
+        except Exception as exc:
+            log.warning("routing.reroute_failed", cause="webhook", error=type(exc).__name__)
+
+    async def for_returns(
+        self, return_ids: Sequence[str], *, cause: Cause, now: datetime | None = None
+    ) -> list[Change]:
+        async with self.store.reader() as session:
+            emails = await db.emails_of_returns(session, return_ids)
+            groups: dict[str, list[str]] = {}
+            for email in sorted(set(emails.values())):
+                known = await ob.customers_with_email(session, email)
+                for emails_ in [row.emails for row in known] or [[email]]:
+                    addresses = ob.customer_emails(emails_)
+                    if addresses:
+                        groups.setdefault(ob.customer_key(addresses), addresses)
+        changes = []
+        for key in sorted(groups):  # one order of customer locks in every process
+            change = await self.reroute(groups[key], cause=cause, now=now)
+            if change is not None:
+                changes.append(change)
+        return changes
+
     async def for_return(
         self, return_id: str, *, cause: Cause, now: datetime | None = None
     ) -> list[Change]:

@@ -61,6 +61,7 @@ from loopdesk.store.idempotency import (
 )
 from loopdesk.store.returns import (
     StoredReturn,
+    emails_of_returns,
     get_return,
     lock_return,
     normalize_email,
@@ -122,6 +123,7 @@ __all__ = [
     "customer_grants",
     "decision_counts",
     "due_gladly_events",
+    "emails_of_returns",
     "event_counts",
     "event_status",
     "events_in",

@@ -116,6 +116,16 @@ async def returns_for_emails(
     return [_view(row.normalized, by_return.get(row.id, [])) for row in rows]
 
 
+async def emails_of_returns(session: AsyncSession, return_ids: Sequence[str]) -> dict[str, str]:
+    """The customer address of each stored return among `return_ids`, in one query."""
+    if not return_ids:
+        return {}
+    query = select(returns.c.id, returns.c.customer_email).where(
+        returns.c.id.in_(sorted(set(return_ids)))
+    )
+    return {row.id: row.customer_email for row in await session.execute(query)}
+
+
 async def get_return(
     session: AsyncSession, return_id: str
 ) -> tuple[dict[str, Any], LoopReturn] | None:

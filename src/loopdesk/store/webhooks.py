@@ -3,6 +3,7 @@ with their outcome in the applier's transaction."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Literal, get_args
@@ -126,11 +127,18 @@ async def events_in(
     limit: int = 100,
     after_id: int = 0,
     return_id: str | None = None,
+    return_ids: Sequence[str] | None = None,
+    received_before: datetime | None = None,
 ) -> list[EventRow]:
-    """Events in one of `statuses` (and of one return, when given), oldest first."""
+    """Events in one of `statuses` (and of one return, or of any of `return_ids`;
+    received before a moment), oldest first."""
     conditions = [webhook_events.c.status.in_(statuses), webhook_events.c.id > after_id]
     if return_id is not None:
         conditions.append(webhook_events.c.return_id == return_id)
+    if return_ids is not None:
+        conditions.append(webhook_events.c.return_id.in_(list(return_ids)))
+    if received_before is not None:
+        conditions.append(webhook_events.c.received_at < received_before)
     query = (
         select(
             webhook_events.c.id,
