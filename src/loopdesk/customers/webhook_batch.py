@@ -1,20 +1,23 @@
 """Stored webhook events applied many to a transaction, with the rules of one.
 
-A batch is applied in one transaction, each event in its own savepoint, by the same
-claim-apply-mark steps as a single event (`customers.webhooks`), so versions decide
+A batch is applied in one transaction by the same steps as a single event
+(`customers.webhooks`): its events claimed together, each applied in turn (seeing
+what the ones before it wrote), their outcomes marked together; so versions decide
 exactly as they do one by one: an older event never overwrites a newer state. Events
 are taken return by return, each return's in id order (the order they were
-received); on PostgreSQL each return is locked before its events are claimed, and
-returns in id order, so two processes applying overlapping batches wait for each
-other instead of deadlocking.
+received). On PostgreSQL the events are claimed before any return is locked, and
+returns are locked in id order, so two processes applying overlapping batches wait
+for each other instead of deadlocking.
 
-An event that needs Loop (no usable version) or fails is undone to its savepoint and
-then applied on its own by `apply_event`, which reads Loop, defers (stays `received`)
-or stores it `failed`, as for a single event.
+An event that needs Loop (no usable version) or fails is decided before it writes
+anything: the batch leaves it `received`, then `apply_event` applies it on its own
+(reads Loop, defers it or stores it `failed`, as for a single event), Loop read once
+per return for the batch, returns side by side.
 """
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -25,10 +28,9 @@ from sqlalchemy.exc import SQLAlchemyError
 from loopdesk import store as db
 from loopdesk.customers.webhooks import (
     NOT_KNOWN,
-    Result,
     ReturnReads,
     WebhookDeferred,
-    _apply_claimed,
+    _apply_topic,
     _NeedsLoop,
     _parse,
     _reason,
@@ -37,6 +39,9 @@ from loopdesk.customers.webhooks import (
 from loopdesk.domain.webhooks import WebhookEvent
 
 log = structlog.get_logger(__name__)
+
+# Returns applied on their own (reading Loop) at once, at most.
+ALONE_AT_ONCE = 8
 
 
 @dataclass(frozen=True)
@@ -93,11 +98,22 @@ async def apply_batch(
         log.warning("webhook.batch_failed", error=_reason(exc), events=len(ordered))
         results, alone = {}, list(ordered)
     once = _ReadOnce(reads)
+    by_return: dict[str, list[Stored]] = {}
     for item in alone:
-        try:
-            results[item.event_id] = await apply_event(store, item.event_id, item.event, once)
-        except WebhookDeferred:
-            results[item.event_id] = "received"  # kept for the sweep or a redelivery
+        by_return.setdefault(item.event.return_id or "", []).append(item)
+    side_by_side = asyncio.Semaphore(ALONE_AT_ONCE)
+
+    async def one_return(items: list[Stored]) -> None:
+        async with side_by_side:
+            for item in items:  # in id order
+                try:
+                    results[item.event_id] = await apply_event(
+                        store, item.event_id, item.event, once
+                    )
+                except WebhookDeferred:
+                    results[item.event_id] = "received"  # for the sweep or a redelivery
+
+    await asyncio.gather(*(one_return(items) for items in by_return.values()))
     done.results = dict(results)
     changed: dict[str, None] = {}
     for item in ordered:
@@ -122,27 +138,28 @@ async def _in_one_transaction(
 ) -> dict[int, str]:
     results: dict[int, str] = {}
     async with store.session() as session:
+        claimed = await db.claim_events(session, [item.event_id for item in ordered])
         locked: str | None = None
         for item in ordered:
+            if item.event_id not in claimed:
+                results[item.event_id] = "duplicate"  # another process applied it
+                continue
             return_id = item.event.return_id
             if return_id and return_id != locked:
                 await db.lock_return(session, return_id)
                 locked = return_id
             try:
-                async with session.begin_nested():
-                    result: Result = await _apply_claimed(
-                        session, item.event_id, item.event, None, ("received",)
-                    )
+                results[item.event_id] = await _apply_topic(session, item.event, None)
             except _NeedsLoop:
                 alone.append(item)
-                continue
-            except Exception as exc:  # classified by `apply_event`, which logs it
+            except SQLAlchemyError:
+                raise  # the transaction may be lost: the whole batch goes alone
+            except Exception as exc:  # decided before any write: `apply_event` classifies it
                 log.debug("webhook.batch_apply_undone", event_id=item.event_id, error=_reason(exc))
                 alone.append(item)
-                continue
-            results[item.event_id] = result
-    # Applied with the batch: not retried alone even if listed (it was not).
-    alone[:] = [item for item in alone if item.event_id not in results]
+        await db.mark_events(
+            session, {event_id: r for event_id, r in results.items() if r != "duplicate"}
+        )
     return results
 
 

@@ -342,15 +342,20 @@ async def _apply_claimed(
 ) -> Result:
     if not await db.claim_event(session, event_id, statuses):
         return "duplicate"  # another process applied it meanwhile
-    result: Result
-    if event.topic == "return":
-        result = await _apply_return(session, event, fetched)
-    elif event.topic == "label":
-        result = await _apply_label(session, event, fetched)
-    else:
-        result = "ignored"
+    result = await _apply_topic(session, event, fetched)
     await db.mark_event(session, event_id, result)
     return result
+
+
+async def _apply_topic(session: AsyncSession, event: WebhookEvent, fetched: Any) -> Result:
+    """Apply a claimed event in the caller's transaction: its outcome. Nothing is
+    written before it is decided, so a raise (`_NeedsLoop`, a bad value) leaves the
+    transaction as it was, apart from database errors."""
+    if event.topic == "return":
+        return await _apply_return(session, event, fetched)
+    if event.topic == "label":
+        return await _apply_label(session, event, fetched)
+    return "ignored"
 
 
 async def _apply_with_record(

@@ -85,6 +85,15 @@ async def get_outcome(session: AsyncSession, key: str) -> OutcomeRow | None:
     return None if row is None else _outcome(row)
 
 
+async def get_outcomes(session: AsyncSession, keys: Iterable[str]) -> dict[str, OutcomeRow]:
+    """`get_outcome` of many customers in one query."""
+    wanted = sorted(set(keys))
+    if not wanted:
+        return {}
+    query = select(routing_outcomes).where(routing_outcomes.c.customer.in_(wanted))
+    return {row.customer: _outcome(row) for row in await session.execute(query)}
+
+
 async def save_outcome(
     session: AsyncSession,
     *,
