@@ -208,6 +208,7 @@ class Services(AsyncClosing):
             invalidate=customers.invalidate,
             inline=settings.webhook_apply == "inline",
             sweep_interval_s=settings.webhook_sweep_interval_s,
+            max_pending=settings.webhook_max_pending,
         )
         return cls(
             settings=settings,

@@ -49,8 +49,11 @@ class Settings(BaseSettings):
     # applied right after by a worker, in batches) or `inline` (applied before the
     # answer, one transaction per event: slower, for callers that read the answer's
     # outcome). Events left `received` are swept every `webhook_sweep_interval_s`.
+    # When `webhook_max_pending` events wait to be applied, new deliveries wait (their
+    # answer is delayed, never refused) until the applier catches up.
     webhook_apply: str = Field(default="background", pattern="^(background|inline)$")
     webhook_sweep_interval_s: float = Field(default=60.0, ge=0)
+    webhook_max_pending: int = Field(default=1000, ge=1)
 
     log_level: str = Field(default="INFO", pattern="(?i)^(debug|info|warning|error|critical)$")
 

@@ -41,7 +41,7 @@ from loopdesk.domain.webhooks import WebhookEvent
 log = structlog.get_logger(__name__)
 
 # Returns applied on their own (reading Loop) at once, at most.
-ALONE_AT_ONCE = 8
+ALONE_AT_ONCE = 4
 
 
 @dataclass(frozen=True)
@@ -92,11 +92,12 @@ async def apply_batch(
     ordered = sorted(items, key=_order)
     done = Applied()
     alone: list[Stored] = []
+    reading: set[int] = set()  # those that need Loop's answer
     try:
-        results = await _in_one_transaction(store, ordered, alone)
+        results = await _in_one_transaction(store, ordered, alone, reading)
     except SQLAlchemyError as exc:  # nothing of it committed: each on its own instead
         log.warning("webhook.batch_failed", error=_reason(exc), events=len(ordered))
-        results, alone = {}, list(ordered)
+        results, alone, reading = {}, list(ordered), set()
     once = _ReadOnce(reads)
     by_return: dict[str, list[Stored]] = {}
     for item in alone:
@@ -108,7 +109,11 @@ async def apply_batch(
             for item in items:  # in id order
                 try:
                     results[item.event_id] = await apply_event(
-                        store, item.event_id, item.event, once
+                        store,
+                        item.event_id,
+                        item.event,
+                        once,
+                        needs_loop=item.event_id in reading,
                     )
                 except WebhookDeferred:
                     results[item.event_id] = "received"  # for the sweep or a redelivery
@@ -134,7 +139,7 @@ async def apply_batch(
 
 
 async def _in_one_transaction(
-    store: db.Store, ordered: list[Stored], alone: list[Stored]
+    store: db.Store, ordered: list[Stored], alone: list[Stored], reading: set[int]
 ) -> dict[int, str]:
     results: dict[int, str] = {}
     async with store.session() as session:
@@ -152,6 +157,7 @@ async def _in_one_transaction(
                 results[item.event_id] = await _apply_topic(session, item.event, None)
             except _NeedsLoop:
                 alone.append(item)
+                reading.add(item.event_id)
             except SQLAlchemyError:
                 raise  # the transaction may be lost: the whole batch goes alone
             except Exception as exc:  # decided before any write: `apply_event` classifies it

@@ -43,6 +43,7 @@ class WebhookDesk:
         invalidate: Callable[[], None] | None = None,
         inline: bool = False,
         sweep_interval_s: float = 60.0,
+        max_pending: int = 1000,
     ) -> None:
         self._store = store
         self._reads = reads
@@ -52,7 +53,11 @@ class WebhookDesk:
         self.inline = inline
         self.recorder = Recorder(store)
         self.applier = Applier(
-            store, reads, on_batch=self._after_batch, sweep_interval_s=sweep_interval_s
+            store,
+            reads,
+            on_batch=self._after_batch,
+            sweep_interval_s=sweep_interval_s,
+            max_pending=max_pending,
         )
         # Told each applied outcome (metrics); must not raise.
         self.outcome_listeners: list[Callable[[str], None]] = []
@@ -92,6 +97,7 @@ class WebhookDesk:
             status="failed" if problem else "received",
             error=problem,
         )
+        await self.applier.room()
         try:
             recorded = await self.recorder.record(delivery)
         except RecordFailed:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import time
 from collections.abc import Awaitable, Callable, Iterable
 from datetime import UTC, datetime, timedelta
 
@@ -25,6 +26,9 @@ log = structlog.get_logger(__name__)
 BATCH = 200
 SWEEP_INTERVAL_S = 60.0
 DRAIN_S = 30.0
+# Events waiting at most before new deliveries wait for room: bounds what a crash
+# leaves to the next start-up and how long a shutdown drains.
+MAX_PENDING = 1000
 
 
 class Applier:
@@ -36,12 +40,14 @@ class Applier:
         on_batch: Callable[[Applied], Awaitable[None]] | None = None,
         batch: int = BATCH,
         sweep_interval_s: float = SWEEP_INTERVAL_S,
+        max_pending: int = MAX_PENDING,
     ) -> None:
         self._store = store
         self._reads = reads
         self._on_batch = on_batch
         self._batch = batch
         self._sweep_interval_s = sweep_interval_s
+        self._max_pending = max(max_pending, 1)
         self._queue: dict[int, Stored] = {}  # in the order handed over
         self._in_flight: set[int] = set()
         self._changed: asyncio.Condition | None = None
@@ -54,6 +60,15 @@ class Applier:
     def pending(self) -> int:
         """Events handed over and not applied yet (in this process)."""
         return len(self._queue) + len(self._in_flight)
+
+    async def room(self) -> None:
+        """Return once fewer than `max_pending` events wait (at once, almost always);
+        a delivery waits here when the applier has fallen that far behind."""
+        if len(self._queue) < self._max_pending:
+            return
+        condition = self._condition()
+        async with condition:
+            await condition.wait_for(lambda: len(self._queue) < self._max_pending)
 
     def submit(self, items: Iterable[Stored]) -> None:
         for item in items:
@@ -189,12 +204,19 @@ class Applier:
             del self._queue[item.event_id]
             self._in_flight.add(item.event_id)
         try:
+            started = time.perf_counter()
             applied = await apply_batch(self._store, taken, self._reads)
             for listener in [*self._listeners, *([self._on_batch] if self._on_batch else [])]:
                 try:
                     await listener(applied)
                 except Exception as exc:  # the events are applied all the same
                     log.warning("webhook.after_batch_failed", error=_reason(exc))
+            log.debug(
+                "webhook.batch_applied",
+                seconds=round(time.perf_counter() - started, 3),
+                left=len(self._queue),
+                **applied.count(),
+            )
         except Exception as exc:  # left `received`, for the sweep
             log.warning("webhook.batch_not_applied", error=_reason(exc), events=len(taken))
         finally:

@@ -255,10 +255,14 @@ async def apply_event(
     reads: ReturnReads | None,
     *,
     statuses: tuple[str, ...] = ("received",),
+    needs_loop: bool = False,
 ) -> Result:
-    """Apply one stored event; WebhookDeferred when it stays `received` for now."""
+    """Apply one stored event; WebhookDeferred when it stays `received` for now.
+    `needs_loop`: it is known not to apply without a read from Loop (read it first)."""
     try:
         try:
+            if needs_loop:
+                raise _NeedsLoop
             return await _apply_once(store, event_id, event, None, statuses)
         except _NeedsLoop:
             assert event.return_id is not None  # parse_event refuses return events without

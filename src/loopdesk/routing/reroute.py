@@ -148,10 +148,11 @@ class Rerouter:
     ) -> list[Change]:
         async with self.store.reader() as session:
             emails = await db.emails_of_returns(session, return_ids)
+            known = await ob.customers_with_emails(session, emails.values())
             groups: list[list[str]] = []
             for email in sorted(set(emails.values())):
-                known = await ob.customers_with_email(session, email)
-                groups.extend([row.emails for row in known] or [[email]])
+                rows = known.get(db.normalize_email(email), [])
+                groups.extend([row.emails for row in rows] or [[email]])
         return await self.reroute_many(groups, cause=cause, now=now)
 
     async def reroute_many(

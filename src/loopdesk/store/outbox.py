@@ -146,6 +146,28 @@ async def customers_with_email(session: AsyncSession, email: str) -> list[Outcom
     return [_outcome(row) for row in await session.execute(query)]
 
 
+async def customers_with_emails(
+    session: AsyncSession, emails: Iterable[str]
+) -> dict[str, list[OutcomeRow]]:
+    """`customers_with_email` of many addresses in one query, by normalized address."""
+    addresses = normalize_emails(emails)
+    if not addresses:
+        return {}
+    query = (
+        select(routing_outcome_emails.c.email, routing_outcomes)
+        .join(
+            routing_outcome_emails,
+            routing_outcome_emails.c.customer == routing_outcomes.c.customer,
+        )
+        .where(routing_outcome_emails.c.email.in_(addresses))
+        .order_by(routing_outcomes.c.customer)
+    )
+    found: dict[str, list[OutcomeRow]] = {}
+    for row in await session.execute(query):
+        found.setdefault(row.email, []).append(_outcome(row))
+    return found
+
+
 async def outcomes_page(
     session: AsyncSession, *, after: str = "", limit: int = 200
 ) -> list[OutcomeRow]:
