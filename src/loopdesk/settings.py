@@ -53,7 +53,7 @@ class Settings(BaseSettings):
     # answer is delayed, never refused) until the applier catches up.
     webhook_apply: str = Field(default="background", pattern="^(background|inline)$")
     webhook_sweep_interval_s: float = Field(default=60.0, ge=0)
-    webhook_max_pending: int = Field(default=1000, ge=1)
+    webhook_max_pending: int = Field(default=5000, ge=1)
 
     log_level: str = Field(default="INFO", pattern="(?i)^(debug|info|warning|error|critical)$")
 

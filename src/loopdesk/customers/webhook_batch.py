@@ -6,8 +6,9 @@ what the ones before it wrote), their outcomes marked together; so versions deci
 exactly as they do one by one: an older event never overwrites a newer state. Events
 are taken return by return, each return's in id order (the order they were
 received). On PostgreSQL the events are claimed before any return is locked, and
-returns are locked in id order, so two processes applying overlapping batches wait
-for each other instead of deadlocking.
+the batch's returns are locked in id order before they are read (in one query), so
+two processes applying overlapping batches wait for each other instead of
+deadlocking, and none decides on a return another is writing.
 
 An event that needs Loop (no usable version) or fails is decided before it writes
 anything: the batch leaves it `received`, then `apply_event` applies it on its own
@@ -144,17 +145,17 @@ async def _in_one_transaction(
     results: dict[int, str] = {}
     async with store.session() as session:
         claimed = await db.claim_events(session, [item.event_id for item in ordered])
-        locked: str | None = None
+        # Every return locked (in id order), then read ahead in one query.
+        return_ids = sorted({item.event.return_id for item in ordered if item.event.return_id})
+        for return_id in return_ids:
+            await db.lock_return(session, return_id)
+        known = await db.stored_returns(session, return_ids)
         for item in ordered:
             if item.event_id not in claimed:
                 results[item.event_id] = "duplicate"  # another process applied it
                 continue
-            return_id = item.event.return_id
-            if return_id and return_id != locked:
-                await db.lock_return(session, return_id)
-                locked = return_id
             try:
-                results[item.event_id] = await _apply_topic(session, item.event, None)
+                results[item.event_id] = await _apply_topic(session, item.event, None, known)
             except _NeedsLoop:
                 alone.append(item)
                 reading.add(item.event_id)

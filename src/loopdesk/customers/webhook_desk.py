@@ -43,7 +43,7 @@ class WebhookDesk:
         invalidate: Callable[[], None] | None = None,
         inline: bool = False,
         sweep_interval_s: float = 60.0,
-        max_pending: int = 1000,
+        max_pending: int = 5000,
     ) -> None:
         self._store = store
         self._reads = reads

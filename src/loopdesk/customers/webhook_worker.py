@@ -23,12 +23,12 @@ from loopdesk.customers.webhooks import ReturnReads, _parse, _reason
 
 log = structlog.get_logger(__name__)
 
-BATCH = 200
+BATCH = 100
 SWEEP_INTERVAL_S = 60.0
 DRAIN_S = 30.0
 # Events waiting at most before new deliveries wait for room: bounds what a crash
 # leaves to the next start-up and how long a shutdown drains.
-MAX_PENDING = 1000
+MAX_PENDING = 5000
 
 
 class Applier:

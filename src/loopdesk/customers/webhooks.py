@@ -351,15 +351,29 @@ async def _apply_claimed(
     return result
 
 
-async def _apply_topic(session: AsyncSession, event: WebhookEvent, fetched: Any) -> Result:
+async def _apply_topic(
+    session: AsyncSession,
+    event: WebhookEvent,
+    fetched: Any,
+    known: dict[str, db.StoredReturn | None] | None = None,
+) -> Result:
     """Apply a claimed event in the caller's transaction: its outcome. Nothing is
     written before it is decided, so a raise (`_NeedsLoop`, a bad value) leaves the
-    transaction as it was, apart from database errors."""
+    transaction as it was, apart from database errors. `known`: stored returns read
+    ahead in this transaction, each used once (a write may follow)."""
     if event.topic == "return":
-        return await _apply_return(session, event, fetched)
+        return await _apply_return(session, event, fetched, known)
     if event.topic == "label":
-        return await _apply_label(session, event, fetched)
+        return await _apply_label(session, event, fetched, known)
     return "ignored"
+
+
+async def _stored_now(
+    session: AsyncSession, return_id: str, known: dict[str, db.StoredReturn | None] | None
+) -> db.StoredReturn | None:
+    if known is not None and return_id in known:
+        return known.pop(return_id)
+    return await db.stored_return(session, return_id)
 
 
 async def _apply_with_record(
@@ -382,10 +396,15 @@ async def _apply_with_record(
 # --- return events ----------------------------------------------------------------
 
 
-async def _apply_return(session: AsyncSession, event: WebhookEvent, fetched: Any) -> Result:
+async def _apply_return(
+    session: AsyncSession,
+    event: WebhookEvent,
+    fetched: Any,
+    known: dict[str, db.StoredReturn | None] | None = None,
+) -> Result:
     return_id = _id(event)
     await db.lock_return(session, return_id)
-    stored = await db.stored_return(session, return_id)
+    stored = await _stored_now(session, return_id, known)
     if fetched is not None:
         return await _store_read(session, return_id, stored, fetched)
     raw = {k: v for k, v in event.payload.items() if k not in ENVELOPE_FIELDS}
@@ -464,12 +483,17 @@ def _newer_label(stored_raw: dict[str, Any], raw: dict[str, Any]) -> dict[str, A
 # --- label events -----------------------------------------------------------------
 
 
-async def _apply_label(session: AsyncSession, event: WebhookEvent, fetched: Any) -> Result:
+async def _apply_label(
+    session: AsyncSession,
+    event: WebhookEvent,
+    fetched: Any,
+    known: dict[str, db.StoredReturn | None] | None = None,
+) -> Result:
     """Label fields onto the stored return; a return the store does not hold yet is
     read from Loop first, so the event is never dropped."""
     return_id = _id(event)
     await db.lock_return(session, return_id)
-    stored = await db.stored_return(session, return_id)
+    stored = await _stored_now(session, return_id, known)
     read: Result = "unchanged"
     if fetched is not None:
         read = await _store_read(session, return_id, stored, fetched)

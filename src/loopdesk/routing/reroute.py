@@ -187,12 +187,18 @@ class Rerouter:
             wanted = {key: groups[key] for key in todo}
             last = await ob.get_outcomes(session, wanted)
             found = await self._facts_of(session, wanted, moment)
+            saves = []
             for key, addresses in wanted.items():
-                change = await self._record(
-                    session, addresses, found[key], last.get(key), cause, moment
-                )
-                if change is not None:
+                new = Outcome.of(decide(self.config.rules, found[key]))
+                prev = last.get(key)
+                if prev is not None and Outcome.stored(prev) == new:
+                    continue
+                saves.append(_saved(addresses, new, found[key], moment))
+                if prev is not None:  # else a first outcome: the baseline, not a change
+                    change = _change(addresses, prev, new, found[key], cause, moment)
+                    await self._enqueue(session, change)
                     changes.append(change)
+            await ob.save_outcomes(session, saves)
         for change in changes:
             self._announced(change)
         return changes
@@ -211,32 +217,18 @@ class Rerouter:
         new = Outcome.of(decide(self.config.rules, customer_facts))
         if last is not None and Outcome.stored(last) == new:
             return None
-        await ob.save_outcome(
-            session,
-            emails=addresses,
-            queue=new.queue,
-            priority=new.priority,
-            rule=new.rule,
-            tags=new.tags,
-            facts=customer_facts.to_json(),
-            at=moment,
-        )
+        await ob.save_outcomes(session, [_saved(addresses, new, customer_facts, moment)])
         if last is None:
             return None  # a first outcome: the baseline, not a change
-        change = Change(
-            id=uuid.uuid4().hex,
-            at=moment,
-            emails=addresses,
-            old=Outcome.stored(last),
-            new=new,
-            facts=customer_facts,
-            cause=cause,
-        )
+        change = _change(addresses, last, new, customer_facts, cause, moment)
+        await self._enqueue(session, change)
+        return change
+
+    async def _enqueue(self, session: AsyncSession, change: Change) -> None:
         urls = self.config.events.urls
         if urls:
             body = encode(change.to_json())
-            await ob.enqueue(session, event_id=change.id, urls=urls, body=body, at=moment)
-        return change
+            await ob.enqueue(session, event_id=change.id, urls=urls, body=body, at=change.at)
 
     def _announced(self, change: Change) -> None:
         """After the commit: logged, the sender woken, the listeners told."""
@@ -337,3 +329,35 @@ class Rerouter:
             customer=Customer(emails=tuple(addresses)),
             exceptions_granted=await db.count_granted(session, addresses),
         )
+
+
+def _saved(addresses: list[str], new: Outcome, found: Facts, moment: datetime) -> dict[str, Any]:
+    """A customer's new last outcome, as `outbox.save_outcomes` takes it."""
+    return {
+        "emails": addresses,
+        "queue": new.queue,
+        "priority": new.priority,
+        "rule": new.rule,
+        "tags": new.tags,
+        "facts": found.to_json(),
+        "at": moment,
+    }
+
+
+def _change(
+    addresses: list[str],
+    last: ob.OutcomeRow,
+    new: Outcome,
+    found: Facts,
+    cause: Cause,
+    at: datetime,
+) -> Change:
+    return Change(
+        id=uuid.uuid4().hex,
+        at=at,
+        emails=addresses,
+        old=Outcome.stored(last),
+        new=new,
+        facts=found,
+        cause=cause,
+    )

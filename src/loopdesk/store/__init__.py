@@ -70,6 +70,7 @@ from loopdesk.store.returns import (
     replace_notes,
     returns_for_emails,
     stored_return,
+    stored_returns,
     upsert_returns,
     write_return,
 )
@@ -184,6 +185,7 @@ __all__ = [
     "stored_orders",
     "stored_orders_of",
     "stored_return",
+    "stored_returns",
     "update_draft",
     "upgrade",
     "upsert_returns",

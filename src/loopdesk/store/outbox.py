@@ -106,29 +106,55 @@ async def save_outcome(
     at: datetime,
 ) -> str:
     """Make this the customer's last outcome; their key."""
-    addresses = customer_emails(emails)
-    key = customer_key(addresses)
-    values = {
-        "customer": key,
-        "emails": addresses,
-        "queue": queue,
-        "priority": priority,
-        "rule": rule,
-        "tags": list(tags),
-        "facts": facts,
-        "decided_at": at,
-    }
-    statement = insert(session, routing_outcomes).values(values)
+    [key] = await save_outcomes(
+        session,
+        [
+            {
+                "emails": emails,
+                "queue": queue,
+                "priority": priority,
+                "rule": rule,
+                "tags": tags,
+                "facts": facts,
+                "at": at,
+            }
+        ],
+    )
+    return key
+
+
+async def save_outcomes(session: AsyncSession, outcomes: Sequence[dict[str, Any]]) -> list[str]:
+    """`save_outcome` of many customers (each a dict of its keyword arguments) in two
+    statements; their keys."""
+    rows: list[dict[str, Any]] = []
+    links: list[dict[str, str]] = []
+    for outcome in outcomes:
+        addresses = customer_emails(outcome["emails"])
+        key = customer_key(addresses)
+        rows.append(
+            {
+                "customer": key,
+                "emails": addresses,
+                "queue": outcome["queue"],
+                "priority": outcome["priority"],
+                "rule": outcome["rule"],
+                "tags": list(outcome["tags"]),
+                "facts": outcome["facts"],
+                "decided_at": outcome["at"],
+            }
+        )
+        links.extend({"email": e, "customer": key} for e in addresses)
+    if not rows:
+        return []
+    statement = insert(session, routing_outcomes).values(rows)
     statement = statement.on_conflict_do_update(
         index_elements=[routing_outcomes.c.customer],
-        set_={k: statement.excluded[k] for k in values if k != "customer"},
+        set_={k: statement.excluded[k] for k in rows[0] if k != "customer"},
     )
     await session.execute(statement)
-    links = insert(session, routing_outcome_emails).values(
-        [{"email": e, "customer": key} for e in addresses]
-    )
-    await session.execute(links.on_conflict_do_nothing())
-    return key
+    linked = insert(session, routing_outcome_emails).values(links)
+    await session.execute(linked.on_conflict_do_nothing())
+    return [row["customer"] for row in rows]
 
 
 async def customers_with_email(session: AsyncSession, email: str) -> list[OutcomeRow]:

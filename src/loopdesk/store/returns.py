@@ -186,17 +186,16 @@ async def read_lock(engine: AsyncEngine, return_id: str) -> AsyncIterator[None]:
             await connection.commit()
 
 
-async def stored_return(session: AsyncSession, return_id: str) -> StoredReturn | None:
-    query = select(
-        returns.c.raw,
-        returns.c.normalized,
-        returns.c.updated_at,
-        returns.c.version_source,
-        returns.c.version_rank,
-    ).where(returns.c.id == return_id)
-    row = (await session.execute(query)).one_or_none()
-    if row is None:
-        return None
+_STORED = (
+    returns.c.raw,
+    returns.c.normalized,
+    returns.c.updated_at,
+    returns.c.version_source,
+    returns.c.version_rank,
+)
+
+
+def _stored(row: Any) -> StoredReturn:
     return StoredReturn(
         raw=row.raw,
         normalized=row.normalized,
@@ -204,6 +203,24 @@ async def stored_return(session: AsyncSession, return_id: str) -> StoredReturn |
         version_source=row.version_source,
         version_rank=row.version_rank or 0,
     )
+
+
+async def stored_return(session: AsyncSession, return_id: str) -> StoredReturn | None:
+    row = (await session.execute(select(*_STORED).where(returns.c.id == return_id))).one_or_none()
+    return None if row is None else _stored(row)
+
+
+async def stored_returns(
+    session: AsyncSession, return_ids: Iterable[str]
+) -> dict[str, StoredReturn | None]:
+    """`stored_return` of many returns in one query (None for those not stored)."""
+    wanted = sorted(set(return_ids))
+    found: dict[str, StoredReturn | None] = dict.fromkeys(wanted)
+    if wanted:
+        query = select(returns.c.id, *_STORED).where(returns.c.id.in_(wanted))
+        for row in await session.execute(query):
+            found[row.id] = _stored(row)
+    return found
 
 
 async def write_return(
