@@ -143,7 +143,7 @@ async def _in_one_transaction(
     store: db.Store, ordered: list[Stored], alone: list[Stored], reading: set[int]
 ) -> dict[int, str]:
     results: dict[int, str] = {}
-    async with store.session() as session:
+    async with store.session(background=True) as session:
         claimed = await db.claim_events(session, [item.event_id for item in ordered])
         # Every return locked (in id order), then read ahead in one query.
         return_ids = sorted({item.event.return_id for item in ordered if item.event.return_id})

@@ -153,10 +153,16 @@ class Rerouter:
             for email in sorted(set(emails.values())):
                 rows = known.get(db.normalize_email(email), [])
                 groups.extend([row.emails for row in rows] or [[email]])
-        return await self.reroute_many(groups, cause=cause, now=now)
+        # After webhooks: nobody waits for it (see `Store.session`).
+        return await self.reroute_many(groups, cause=cause, now=now, background=True)
 
     async def reroute_many(
-        self, customers: Sequence[Sequence[str]], *, cause: Cause, now: datetime | None = None
+        self,
+        customers: Sequence[Sequence[str]],
+        *,
+        cause: Cause,
+        now: datetime | None = None,
+        background: bool = False,
     ) -> list[Change]:
         """`reroute` of many customers, each once, with their facts read together: one
         read-only transaction finds those whose outcome changed, then one transaction
@@ -181,7 +187,7 @@ class Rerouter:
         if not todo:
             return []
         changes: list[Change] = []
-        async with self.store.session() as session:
+        async with self.store.session(background=background) as session:
             for key in todo:
                 await ob.lock_customer(session, key)
             wanted = {key: groups[key] for key in todo}

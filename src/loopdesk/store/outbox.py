@@ -146,14 +146,15 @@ async def save_outcomes(session: AsyncSession, outcomes: Sequence[dict[str, Any]
         links.extend({"email": e, "customer": key} for e in addresses)
     if not rows:
         return []
-    statement = insert(session, routing_outcomes).values(rows)
+    # Executed many times over one statement: compiled once, whatever the count.
+    statement = insert(session, routing_outcomes)
     statement = statement.on_conflict_do_update(
         index_elements=[routing_outcomes.c.customer],
         set_={k: statement.excluded[k] for k in rows[0] if k != "customer"},
     )
-    await session.execute(statement)
-    linked = insert(session, routing_outcome_emails).values(links)
-    await session.execute(linked.on_conflict_do_nothing())
+    await session.execute(statement, rows)
+    linked = insert(session, routing_outcome_emails).on_conflict_do_nothing()
+    await session.execute(linked, links)
     return [row["customer"] for row in rows]
 
 

@@ -13,7 +13,7 @@ from sqlalchemy import delete, func, select, text
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
 from loopdesk.domain.models import LoopReturn, Note
-from loopdesk.store.dialect import dialect_name, insert, rowcount
+from loopdesk.store.dialect import built, dialect_name, insert, rowcount
 from loopdesk.store.schema import notes, returns
 from loopdesk.store.types import utcnow
 
@@ -239,14 +239,17 @@ async def write_return(
         "version_source": version_source,
         "version_rank": version_rank,
     }
-    statement = insert(session, returns).values([row])
+    return await rowcount(session, built(session, ("write_return",), _write_return), row) > 0
+
+
+def _write_return(session: AsyncSession) -> Any:
+    statement = insert(session, returns)
     excluded = statement.excluded
-    statement = statement.on_conflict_do_update(
+    return statement.on_conflict_do_update(
         index_elements=[returns.c.id],
         set_={name: excluded[name] for name in _WRITTEN},
         where=excluded.updated_at >= returns.c.updated_at,
     )
-    return await rowcount(session, statement) > 0
 
 
 async def replace_notes(
