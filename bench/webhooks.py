@@ -227,7 +227,9 @@ async def _counts(database_url: str) -> dict[str, int]:
         await store.close()
 
 
-def caught_up(database_url: str, acknowledged: int, timeout_s: float = CATCH_UP_S) -> dict[str, Any]:
+def caught_up(
+    database_url: str, acknowledged: int, timeout_s: float = CATCH_UP_S
+) -> dict[str, Any]:
     """After the load: how long until no acknowledged event is left `received`."""
     started = time.perf_counter()
     while True:
@@ -247,7 +249,9 @@ def caught_up(database_url: str, acknowledged: int, timeout_s: float = CATCH_UP_
     }
 
 
-def measure_on(url: str, database_url: str, workdir: Path, seconds: float, run: str) -> dict[str, Any]:
+def measure_on(
+    url: str, database_url: str, workdir: Path, seconds: float, run: str
+) -> dict[str, Any]:
     """Load a running service for `seconds`, then wait for its apply."""
     bodies = write_bodies(workdir / f"bodies-{run}.tsv", int(BODIES_PER_S * seconds) + 500, run)
     warm_up(url, run)

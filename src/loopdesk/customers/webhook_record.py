@@ -107,9 +107,11 @@ class Recorder:
             idle.set()
 
     async def _flush(self, batch: list[_Pending]) -> None:
-        # Inserted in key order, so concurrent batches of several processes wait for
-        # each other's keys in one order on PostgreSQL (never a deadlock).
-        ordered = sorted(batch, key=lambda p: p.delivery.dedupe_key)
+        # In the order they arrived, so event ids follow it (each return's events are
+        # applied in id order). Two processes recording the same redelivered events in
+        # opposite orders can deadlock on PostgreSQL: it ends one, whose deliveries are
+        # answered retry-later like any failed batch.
+        ordered = batch
         try:
             results = await self._write([p.delivery for p in ordered])
         except SQLAlchemyError as exc:
