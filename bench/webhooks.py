@@ -128,8 +128,16 @@ def load(url: str, bodies: Path, clients: int, seconds: float) -> dict[str, Any]
     if shutil.which("wrk"):
         return _wrk(url, bodies, clients, seconds)
     out = subprocess.run(
-        [sys.executable, "-m", "bench.webhooks", "load", url, str(bodies), str(clients)]
-        + [str(seconds)],
+        [
+            sys.executable,
+            "-m",
+            "bench.webhooks",
+            "load",
+            url,
+            str(bodies),
+            str(clients),
+            str(seconds),
+        ],
         capture_output=True,
         text=True,
         check=True,
@@ -145,8 +153,10 @@ def _wrk(url: str, bodies: Path, clients: int, seconds: float) -> dict[str, Any]
     script = bodies.with_suffix(".lua")
     script.write_text(LUA)
     out = subprocess.run(
-        ["wrk", f"-t{threads}", f"-c{clients}", f"-d{max(1, round(seconds))}s", "--latency"]
-        + ["-s", str(script), url + "/webhooks/loop", "--", str(bodies), str(threads)],
+        [
+            *("wrk", f"-t{threads}", f"-c{clients}", f"-d{max(1, round(seconds))}s", "--latency"),
+            *("-s", str(script), url + "/webhooks/loop", "--", str(bodies), str(threads)),
+        ],
         capture_output=True,
         text=True,
         check=True,
@@ -175,8 +185,9 @@ def _ms(out: str, percentile: str) -> float:
     return round(value / 1000 if unit == "us" else value * 1000 if unit == "s" else value, 2)
 
 
-async def _python_load(url: str, bodies: Path, clients: int, seconds: float) -> dict[str, Any]:
-    lines = [line.split(b"\t", 1) for line in bodies.read_bytes().splitlines()]
+async def _python_load(
+    url: str, lines: list[list[bytes]], clients: int, seconds: float
+) -> dict[str, Any]:
     latencies: list[float] = []
     errors = 0
     taken = 0
@@ -353,7 +364,8 @@ def side_by_side(old: Path, new: Path, seconds: float) -> dict[str, Any]:
 def main(argv: list[str]) -> int:
     if argv and argv[0] == "load":  # the Python load generator's own process
         url, bodies, clients, seconds = argv[1], Path(argv[2]), int(argv[3]), float(argv[4])
-        print(json.dumps(asyncio.run(_python_load(url, bodies, clients, seconds))))
+        lines = [line.split(b"\t", 1) for line in bodies.read_bytes().splitlines()]
+        print(json.dumps(asyncio.run(_python_load(url, lines, clients, seconds))))
         return 0
     if len(argv) >= 2:
         seconds = float(argv[2]) if len(argv) > 2 else 10.0
