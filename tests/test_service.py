@@ -363,6 +363,28 @@ async def test_operations_endpoints(svc: Service) -> None:
         assert name in text
 
 
+async def test_webhook_metrics_count_answers_outcomes_and_what_waits(svc: Service) -> None:
+    payload = _return_payload(svc, updated_at="2030-06-01T00:00:00+00:00")
+    assert (await svc.webhook(payload)).json()["result"] == "received"
+    assert (await svc.webhook(payload)).json()["result"] == "duplicate"
+    await svc.settled()
+    text = (await svc.client.get("/metrics")).text
+    assert 'loopdesk_webhook_events_total{result="received"} 1.0' in text
+    assert 'loopdesk_webhook_events_total{result="duplicate"} 1.0' in text
+    assert 'loopdesk_webhook_events_total{result="applied"} 1.0' in text
+    assert "loopdesk_webhook_events_pending 0.0" in text
+
+
+async def test_inline_applying_answers_the_outcome(tmp_path: Path) -> None:
+    async for svc in _service(tmp_path, webhook_apply="inline"):
+        payload = _return_payload(svc, state="closed", updated_at="2030-07-01T00:00:00+00:00")
+        response = await svc.webhook(payload)
+        assert response.status_code == 200 and response.json()["result"] == "applied"
+        _, view = await _stored(svc, payload["id"])  # applied before the answer
+        assert view.state == "closed"
+        assert (await svc.webhook(payload)).json()["result"] == "duplicate"
+
+
 async def test_oversized_bodies_get_413(svc: Service) -> None:
     big = b"{" + b" " * (2 * 1024 * 1024) + b"}"
     response = await svc.webhook(big)
