@@ -97,6 +97,8 @@ def report(results: dict[str, Any]) -> None:
         "warm_lookup_p99_ratio_to_bare",
         "webhook_events_per_s_sqlite",
         "webhook_events_per_s_postgres",
+        "webhook_apply_caught_up_s_sqlite",
+        "webhook_apply_caught_up_s_postgres",
         "routing_decisions_per_s",
         "routing_decisions_http_per_s",
         "routing_decisions_ratio_to_warm_lookup",
@@ -124,7 +126,7 @@ def main() -> int:
             }
             results.update(asyncio.run(cold_lookups(base_url, Path(tmp), ROUNDS)))
         tmp_path = Path(tmp)
-        events = 120 if QUICK else 2000
+        hook_seconds = 3 if QUICK else 10
         results.update(
             warm_lookup(
                 tmp_path,
@@ -132,7 +134,7 @@ def main() -> int:
                 seconds=4 if QUICK else 15,
                 chunks=2 if QUICK else 5,
                 guide_seconds=2 if QUICK else 10,
-                webhook_events=events,
+                webhook_seconds=hook_seconds,
             )
         )
         postgres = asyncio.run(_postgres_database())
@@ -142,7 +144,10 @@ def main() -> int:
         else:
             url, drop = postgres
             try:
-                results["webhook_events_per_s_postgres"] = webhooks(tmp_path, url, events)
+                hooks = webhooks(tmp_path, url, hook_seconds)
+                results["webhook_events_per_s_postgres"] = hooks["acks_per_s"]
+                results["webhook_apply_caught_up_s_postgres"] = hooks["apply_caught_up_s"]
+                results["webhooks_postgres"] = hooks
             finally:
                 asyncio.run(drop())
     results.update(routing_decisions(seconds=1 if QUICK else 5))

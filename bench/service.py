@@ -3,7 +3,6 @@ against its own baseline in the same run. Load always comes from another process
 
 from __future__ import annotations
 
-import asyncio
 import json
 import os
 import re
@@ -11,7 +10,6 @@ import shutil
 import statistics
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -21,7 +19,7 @@ import httpx
 
 from bench.load import GUIDE_CUSTOMER
 from bench.server import SRC, child_env, free_port, serving
-from loopdesk.domain.webhooks import signature
+from bench.webhooks import measure_on as measure_webhooks
 
 KEY = "bench-api-key-0123456789"
 SECRET = "bench-webhook-secret"
@@ -193,7 +191,7 @@ def warm_lookup(
     *,
     chunks: int,
     guide_seconds: float,
-    webhook_events: int,
+    webhook_seconds: float,
 ) -> dict[str, Any]:
     """Warm lookups beside the bare endpoint (interleaved), then guide turns, then
     webhook ingest on SQLite, all on one running service; its peak RSS last."""
@@ -220,7 +218,7 @@ def warm_lookup(
         # in the store), with the load generator the warm lookup had.
         decision = {"customer": GUIDE_CUSTOMER, "channel": "chat"}
         decisions = load(url + "/v1/routing/decide", clients, guide_seconds, json_body=decision)
-        hooks = _webhooks_on(url, webhook_events)
+        hooks = measure_webhooks(url, database_url, tmp, webhook_seconds, run="3")
         rss = peak_rss_mb(pid)
     return {
         "warm_lookup_rps_ratio_to_bare": round(served["rps"] / bare["rps"], 3),
@@ -236,54 +234,15 @@ def warm_lookup(
         "routing_decisions_http": decisions,
         "routing_decisions_ratio_to_warm_lookup": round(decisions["rps"] / served["rps"], 3),
         "bare_endpoint": bare,
-        "webhook_events_per_s_sqlite": hooks,
+        "webhook_events_per_s_sqlite": hooks["acks_per_s"],
+        "webhook_apply_caught_up_s_sqlite": hooks["apply_caught_up_s"],
+        "webhooks_sqlite": hooks,
         "peak_rss_mb": rss,
     }
 
 
-def _event(n: int) -> bytes:
-    payload = {
-        "topic": "return",
-        "trigger": "return.updated",
-        "shop_id": 1,
-        "id": str(70000000 + n),
-        "state": "open",
-        "created_at": "2026-11-01T00:00:00+00:00",
-        "updated_at": f"2026-11-02T00:00:{n % 60:02d}+00:00",
-        "customer": f"c{n}@example.com",
-        "order_name": f"#{n}",
-        "return_total": "10.00",
-        "line_items": [],
-        "exchanges": [],
-    }
-    return json.dumps(payload, separators=(",", ":")).encode()
-
-
-async def _post_events(url: str, count: int, concurrency: int) -> float:
-    bodies = [_event(n) for n in range(count)]
-    queue: asyncio.Queue[bytes] = asyncio.Queue()
-    for body in bodies:
-        queue.put_nowait(body)
-    async with httpx.AsyncClient(timeout=30) as client:
-
-        async def worker() -> None:
-            while not queue.empty():
-                body = queue.get_nowait()
-                response = await client.post(
-                    url, content=body, headers={"X-Loop-Signature": signature(body, SECRET)}
-                )
-                assert response.status_code == 200 and response.json()["result"] == "applied"
-
-        started = time.perf_counter()
-        await asyncio.gather(*(worker() for _ in range(concurrency)))
-        return count / (time.perf_counter() - started)
-
-
-def _webhooks_on(url: str, count: int) -> float:
-    return round(asyncio.run(_post_events(url + "/webhooks/loop", count, 8)), 1)
-
-
-def webhooks(tmp: Path, database_url: str, count: int) -> float:
+def webhooks(tmp: Path, database_url: str, seconds: float) -> dict[str, Any]:
+    """Webhook ingest on its own running service (PostgreSQL): see `bench.webhooks`."""
     with uvicorn_app("loopdesk.api.app:create_app", service_env(database_url), tmp) as (url, _):
         _ready_for_load(url)
-        return _webhooks_on(url, count)
+        return measure_webhooks(url, database_url, tmp, seconds, run="4")

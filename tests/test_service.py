@@ -56,6 +56,22 @@ class Service:
             headers["X-Loop-Signature"] = sig
         return await self.client.post("/webhooks/loop", content=body, headers=headers)
 
+    async def settled(self) -> None:
+        """Wait until the webhooks answered so far are applied (and re-routed)."""
+        await self.app.state.services.webhooks.settled()
+
+    async def outcome(self, response: httpx.Response) -> str:
+        """A webhook's outcome once applied: the stored event's status when it was
+        answered `received` (applied after the answer), else the answer's result."""
+        result: str = response.json()["result"]
+        if result != "received":
+            return result
+        await self.settled()
+        async with self.store.reader() as session:
+            status = await db.event_status(session, response.json()["eventId"])
+        assert status is not None
+        return status
+
     async def events(self) -> dict[str, int]:
         async with self.store.session() as session:
             counts = await db.event_counts(session)
@@ -168,7 +184,7 @@ async def _stored(svc: Service, return_id: str) -> Any:
 async def test_webhook_stores_and_applies_a_return(svc: Service) -> None:
     payload = _return_payload(svc, state="closed", updated_at="2030-01-01T00:00:00+00:00")
     response = await svc.webhook(payload)
-    assert response.status_code == 200 and response.json()["result"] == "applied"
+    assert response.status_code == 200 and await svc.outcome(response) == "applied"
     _, view = await _stored(svc, payload["id"])
     assert view.state == "closed" and view.updatedAt == "2030-01-01T00:00:00+00:00"
 
@@ -191,7 +207,7 @@ async def test_tampered_webhooks_are_rejected_and_not_stored(svc: Service, tampe
 
 async def test_same_event_five_times_is_applied_once(svc: Service) -> None:
     payload = _return_payload(svc, updated_at="2030-02-01T00:00:00+00:00")
-    results = [(await svc.webhook(payload)).json()["result"] for _ in range(5)]
+    results = [await svc.outcome(await svc.webhook(payload)) for _ in range(5)]
     assert results == ["applied"] + ["duplicate"] * 4
     assert sum((await svc.events()).values()) == 1
 
@@ -201,6 +217,7 @@ async def test_older_event_changes_nothing(svc: Service) -> None:
     older = _return_payload(svc, state="open", updated_at="2029-03-01T00:00:00+00:00")
     await svc.webhook(newer)
     await svc.webhook(older)
+    await svc.settled()
     _, view = await _stored(svc, newer["id"])
     assert view.state == "closed"
 
@@ -208,6 +225,7 @@ async def test_older_event_changes_nothing(svc: Service) -> None:
 async def test_label_event_updates_shipping(svc: Service) -> None:
     payload = _return_payload(svc, updated_at="2030-04-01T00:00:00+00:00")
     await svc.webhook(payload)
+    await svc.settled()
     label = {
         "topic": "label",
         "trigger": "label.updated",
@@ -217,14 +235,14 @@ async def test_label_event_updates_shipping(svc: Service) -> None:
         "label_status": "delivered",
         "label_updated_at": "2030-04-02T00:00:00+00:00",
     }
-    assert (await svc.webhook(label)).json()["result"] == "applied"
+    assert await svc.outcome(await svc.webhook(label)) == "applied"
     _, view = await _stored(svc, payload["id"])
     assert (view.shipping.labelStatus, view.shipping.trackingNumber) == ("delivered", "9400111")
 
 
 async def test_unknown_topics_are_stored_and_acknowledged(svc: Service) -> None:
     response = await svc.webhook({"topic": "giftcard", "trigger": "giftcard.requested", "id": 5})
-    assert response.status_code == 200 and response.json()["result"] == "ignored"
+    assert response.status_code == 200 and await svc.outcome(response) == "ignored"
     assert await svc.events() == {"ignored": 1}
 
 
@@ -241,7 +259,7 @@ async def test_failed_events_stay_failed_until_replayed(
 
     monkeypatch.setattr(webhooks, "normalize_return", broken)
     response = await svc.webhook(payload)
-    assert response.status_code == 200 and response.json()["result"] == "failed"
+    assert response.status_code == 200 and await svc.outcome(response) == "failed"
     assert await svc.events() == {"failed": 1}
     monkeypatch.setattr(webhooks, "normalize_return", real)
     assert await webhooks.replay(svc.store) == {"applied": 1}
@@ -345,6 +363,28 @@ async def test_operations_endpoints(svc: Service) -> None:
         assert name in text
 
 
+async def test_webhook_metrics_count_answers_outcomes_and_what_waits(svc: Service) -> None:
+    payload = _return_payload(svc, updated_at="2030-06-01T00:00:00+00:00")
+    assert (await svc.webhook(payload)).json()["result"] == "received"
+    assert (await svc.webhook(payload)).json()["result"] == "duplicate"
+    await svc.settled()
+    text = (await svc.client.get("/metrics")).text
+    assert 'loopdesk_webhook_events_total{result="received"} 1.0' in text
+    assert 'loopdesk_webhook_events_total{result="duplicate"} 1.0' in text
+    assert 'loopdesk_webhook_events_total{result="applied"} 1.0' in text
+    assert "loopdesk_webhook_events_pending 0.0" in text
+
+
+async def test_inline_applying_answers_the_outcome(tmp_path: Path) -> None:
+    async for svc in _service(tmp_path, webhook_apply="inline"):
+        payload = _return_payload(svc, state="closed", updated_at="2030-07-01T00:00:00+00:00")
+        response = await svc.webhook(payload)
+        assert response.status_code == 200 and response.json()["result"] == "applied"
+        _, view = await _stored(svc, payload["id"])  # applied before the answer
+        assert view.state == "closed"
+        assert (await svc.webhook(payload)).json()["result"] == "duplicate"
+
+
 async def test_oversized_bodies_get_413(svc: Service) -> None:
     big = b"{" + b" " * (2 * 1024 * 1024) + b"}"
     response = await svc.webhook(big)
@@ -383,6 +423,7 @@ async def test_sandbox_action_reaches_the_store_through_a_signed_webhook(svc: Se
         closed = await svc.client.post(f"/v1/returns/{target['id']}/close", headers=svc.auth)
         assert closed.status_code == 200
         await svc.sandbox.state.webhook_tasks_drained()
+        await svc.settled()
         _, stored = await _stored(svc, target["id"])
         assert stored.state == "closed"
         assert (await svc.events()).get("applied", 0) >= 1
@@ -450,5 +491,6 @@ async def test_in_process_sandbox_sends_its_webhooks_to_the_service(svc: Service
     flagged = await svc.client.post(f"/v1/returns/{target['id']}/flag", headers=svc.auth)
     assert flagged.status_code == 200
     await svc.sandbox.state.webhook_tasks_drained()
+    await svc.settled()
     _, stored = await _stored(svc, target["id"])
     assert stored.state == "review"

@@ -115,7 +115,7 @@ async def test_rotation_accepts_old_and_new_secret(
     settings = _settings(tmp_path)
     async with service(settings) as client:
         first = await _post(client, "old-secret")
-        assert first.status_code == 200 and first.json()["result"] == "applied"
+        assert first.status_code == 200 and first.json()["result"] == "received"
         newer = BODY.replace(b"2026-11-02", b"2026-11-03")
         assert (await _post(client, "new-secret", newer)).status_code == 200
         # with secrets configured, the public sandbox default no longer verifies

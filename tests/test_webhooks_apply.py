@@ -117,7 +117,7 @@ async def test_event_without_a_version_reads_the_return_from_loop(svc: Service) 
     # Loop's example body, `id` an integer as newer payloads send it; stale content.
     payload = _documented(item, id=int(item["id"]), state="open")
     response = await svc.webhook(payload)
-    assert response.status_code == 200 and response.json()["result"] == "applied"
+    assert response.status_code == 200 and await svc.outcome(response) == "applied"
     assert _reads(svc) == 1
     stored = await _stored(svc, item["id"])
     assert stored is not None
@@ -127,20 +127,20 @@ async def test_event_without_a_version_reads_the_return_from_loop(svc: Service) 
     # The next change of that return is not taken for a duplicate of the first event.
     item.update(state="cancelled", updated_at="2031-01-03T00:00:00+00:00")
     again = await svc.webhook(_documented(item, id=int(item["id"])))
-    assert again.json()["result"] == "applied" and _reads(svc) == 2
+    assert await svc.outcome(again) == "applied" and _reads(svc) == 2
     assert (await _stored(svc, item["id"])).normalized["state"] == "cancelled"  # type: ignore[union-attr]
 
 
 async def test_an_event_that_changes_nothing_is_not_applied(svc: Service) -> None:
     item = _loop_return(svc)
     exact = {"topic": "return", "trigger": "return.updated", **item}
-    assert (await svc.webhook(exact)).json()["result"] == "applied"
+    assert await svc.outcome(await svc.webhook(exact)) == "applied"
     # Same content, other bytes (the documented shape): nothing changes, nothing is read.
     same = await svc.webhook(_documented(item, id=int(item["id"])))
-    assert same.json()["result"] == "unchanged" and _reads(svc) == 0
+    assert await svc.outcome(same) == "unchanged" and _reads(svc) == 0
     # An older exact version is stale and leaves the store alone.
     older = {**exact, "state": "open", "updated_at": "2020-01-01T00:00:00+00:00"}
-    assert (await svc.webhook(older)).json()["result"] == "stale"
+    assert await svc.outcome(await svc.webhook(older)) == "stale"
     stored = await _stored(svc, item["id"])
     assert stored is not None and stored.normalized["state"] == item["state"]
 
@@ -151,19 +151,20 @@ async def test_trigger_orders_events_of_equal_time(svc: Service) -> None:
     closed = {"topic": "return", "trigger": "return.closed", **item, "updated_at": at}
     closed["state"] = "closed"
     updated = {**closed, "trigger": "return.updated", "state": "open"}
-    assert (await svc.webhook(closed)).json()["result"] == "applied"
-    assert (await svc.webhook(updated)).json()["result"] == "stale"  # arrived late
+    assert await svc.outcome(await svc.webhook(closed)) == "applied"
+    assert await svc.outcome(await svc.webhook(updated)) == "stale"  # arrived late
     assert (await _stored(svc, item["id"])).normalized["state"] == "closed"  # type: ignore[union-attr]
 
 
 async def test_edited_at_orders_only_when_it_is_later(svc: Service) -> None:
     item = _loop_return(svc)
     await svc.webhook({"topic": "return", "trigger": "return.updated", **item})
+    await svc.settled()
     before = await _stored(svc, item["id"])
     assert before is not None
     later = before.updated_at.replace(year=before.updated_at.year + 1).isoformat()
     edited = _documented(item, edited_at=later, state="flagged")
-    assert (await svc.webhook(edited)).json()["result"] == "applied"
+    assert await svc.outcome(await svc.webhook(edited)) == "applied"
     assert _reads(svc) == 0  # an edit after the stored version orders by itself
     after = await _stored(svc, item["id"])
     assert after is not None and after.normalized["state"] == "flagged"
@@ -172,7 +173,7 @@ async def test_edited_at_orders_only_when_it_is_later(svc: Service) -> None:
     # An edit time before what is stored cannot order the event: Loop is asked.
     item.update(state="closed", updated_at=later)  # Loop: closed, time unchanged
     earlier = _documented(item, edited_at="2021-01-01T00:00:00+00:00", state="open")
-    assert (await svc.webhook(earlier)).json()["result"] == "applied"
+    assert await svc.outcome(await svc.webhook(earlier)) == "applied"
     assert _reads(svc) == 1
     final = await _stored(svc, item["id"])
     assert final is not None and final.normalized["state"] == "closed"
@@ -186,7 +187,7 @@ async def test_one_read_per_return_however_many_events(svc: Service) -> None:
     payloads = [_documented(item, id=int(item["id"]), note=f"n{i}") for i in range(20)]
     responses = await asyncio.gather(*(svc.webhook(p) for p in payloads))
     assert all(r.status_code == 200 for r in responses)
-    results = sorted(r.json()["result"] for r in responses)
+    results = sorted([await svc.outcome(r) for r in responses])
     assert results.count("applied") == 1 and set(results) == {"applied", "unchanged"}
     # One read at a time: each starts after the one before it ended (200 ms each).
     starts = [at for _, path, _, at in svc.sandbox.state.faults.request_log if "details" in path]
@@ -210,24 +211,24 @@ async def test_label_event_for_an_unknown_return_reads_it_from_loop(svc: Service
     }
     assert await _stored(svc, item["id"]) is None
     response = await svc.webhook(label)
-    assert response.json()["result"] == "applied" and _reads(svc) == 1
+    assert await svc.outcome(response) == "applied" and _reads(svc) == 1
     stored = await _stored(svc, item["id"])
     assert stored is not None and stored.normalized["shipping"]["labelStatus"] == "delivered"
     assert stored.normalized["customerEmail"] == item["customer"]
     older = {**label, "label_status": "in_transit", "label_updated_at": "2033-01-01T00:00:00Z"}
-    assert (await svc.webhook(older)).json()["result"] == "stale"
+    assert await svc.outcome(await svc.webhook(older)) == "stale"
 
 
 async def test_label_event_for_a_return_loop_does_not_know_is_kept_failed(svc: Service) -> None:
     label = {"topic": "label", "trigger": "label.updated", "return_id": "999999999"}
     fields = {"label_status": "delivered", "label_updated_at": "2034-01-01T00:00:00Z"}
     response = await svc.webhook({**label, **fields})
-    assert response.status_code == 200 and response.json()["result"] == "failed"
+    assert response.status_code == 200 and await svc.outcome(response) == "failed"
     assert await _events(svc) == [("failed", "Loop does not know this return")]
     # Kept: when the return arrives, the label event is applied on it.
     item = {**_loop_return(svc), "id": "999999999", "updated_at": "2033-01-01T00:00:00Z"}
     arrived = await svc.webhook({"topic": "return", "trigger": "return.created", **item})
-    assert arrived.json()["result"] == "applied"
+    assert await svc.outcome(arrived) == "applied"
     assert [s for s, _ in await _events(svc)] == ["applied", "applied"]
     stored = await _stored(svc, "999999999")
     assert stored is not None and stored.raw["label_updated_at"] == "2034-01-01T00:00:00Z"
@@ -244,27 +245,32 @@ async def test_an_event_stored_but_not_applied_is_applied_by_its_redelivery(
         raise OperationalError("UPDATE returns", {}, Exception("connection lost"))
 
     monkeypatch.setattr(db, "write_return", down)
-    failed = await svc.webhook(payload)
-    assert failed.status_code == 503 and failed.json()["error"]["code"] == "webhook_deferred"
-    assert [s for s, _ in await _events(svc)] == ["received"]
+    first = await svc.webhook(payload)  # stored, so acknowledged; its apply fails after
+    assert first.status_code == 200 and first.json()["result"] == "received"
+    await svc.settled()
+    [(status, error)] = await _events(svc)
+    assert status == "received" and error == "database error: Exception"
     monkeypatch.setattr(db, "write_return", real)
-    again = await svc.webhook(payload)  # Loop's retry
-    assert again.status_code == 200 and again.json()["result"] == "applied"
+    again = await svc.webhook(payload)  # a redelivery hands it to the applier again
+    assert again.status_code == 200 and again.json()["result"] == "duplicate"
+    await svc.settled()
     assert [s for s, _ in await _events(svc)] == ["applied"]
-    assert (await svc.webhook(payload)).json()["result"] == "duplicate"
+    assert await svc.outcome(await svc.webhook(payload)) == "duplicate"
 
 
-async def test_loop_down_during_a_read_keeps_the_event_for_its_redelivery(svc: Service) -> None:
+async def test_loop_down_during_a_read_keeps_the_event_for_the_sweep(svc: Service) -> None:
     item = _loop_return(svc)
     svc.sandbox.state.faults.add("/warehouse/return/details", status=503)
     payload = _documented(item, id=int(item["id"]))
-    deferred = await svc.webhook(payload)
-    assert deferred.status_code == 503 and deferred.json()["error"]["code"] == "webhook_deferred"
+    answered = await svc.webhook(payload)
+    assert answered.status_code == 200 and answered.json()["result"] == "received"
+    await svc.settled()
     [(status, error)] = await _events(svc)
     assert status == "received" and error
     svc.sandbox.state.faults.clear()
-    again = await svc.webhook(payload)
-    assert again.status_code == 200 and again.json()["result"] == "applied"
+    # The periodic sweep (and the next start-up) applies what stayed `received`.
+    swept = await svc.app.state.services.webhooks.applier.sweep()
+    assert swept == {"applied": 1}
     assert [s for s, _ in await _events(svc)] == ["applied"]
 
 
@@ -342,11 +348,11 @@ async def test_unusable_signed_events_are_stored_failed_and_acknowledged(
         body = json.dumps(_unusable(svc)[case]).encode()
     response = await svc.webhook(body)
     assert response.status_code == 200, response.text
-    assert response.json()["result"] == "failed"
+    assert await svc.outcome(response) == "failed"
     [(status, error)] = await _events(svc)
     assert status == "failed" and error
     assert "\x00" not in error
-    assert (await svc.webhook(body)).json()["result"] == "duplicate"  # Loop's retry
+    assert await svc.outcome(await svc.webhook(body)) == "duplicate"  # Loop's retry
     assert await _stored(svc, str(_loop_return(svc)["id"])) is None
     # Unsigned, the same body is refused and not stored.
     assert (await svc.webhook(body, None)).status_code == 401

@@ -20,6 +20,7 @@ from loopdesk import store as db
 from loopdesk.actions.run import ActionRunner
 from loopdesk.customers.lookup import LookupOptions
 from loopdesk.customers.service import CustomerService
+from loopdesk.customers.webhook_desk import WebhookDesk
 from loopdesk.customers.webhooks import ReturnReads
 from loopdesk.drafts import DraftDesk
 from loopdesk.gladly.client import GladlyClient
@@ -124,6 +125,8 @@ class Services(AsyncClosing):
     customers: CustomerService
     actions: ActionRunner
     webhook_reads: ReturnReads
+    # Loop's webhooks: recorded, acknowledged, applied (started by the HTTP app).
+    webhooks: WebhookDesk
     rerouter: Rerouter
     routing_sender: Sender
     policy: Policy
@@ -196,13 +199,25 @@ class Services(AsyncClosing):
                 store=opened,
             )
             rerouter.listeners.append(gladly.changed)
+        webhook_reads = ReturnReads(upstream.returns, opened)
+        webhook_desk = WebhookDesk(
+            opened,
+            webhook_reads,
+            returns_changed=rerouter.returns_applied,
+            return_changed=rerouter.return_applied,
+            invalidate=customers.invalidate,
+            inline=settings.webhook_apply == "inline",
+            sweep_interval_s=settings.webhook_sweep_interval_s,
+            max_pending=settings.webhook_max_pending,
+        )
         return cls(
             settings=settings,
             upstream=upstream,
             store=opened,
             customers=customers,
             actions=actions,
-            webhook_reads=ReturnReads(upstream.returns, opened),
+            webhook_reads=webhook_reads,
+            webhooks=webhook_desk,
             rerouter=rerouter,
             routing_sender=Sender(opened, routing.events),
             policy=policy,
@@ -215,6 +230,7 @@ class Services(AsyncClosing):
 
     async def aclose(self) -> None:
         try:
+            await self.webhooks.aclose()  # applies what is queued while all is open
             if self.gladly is not None:
                 await self.gladly.aclose()
             await self.routing_sender.aclose()

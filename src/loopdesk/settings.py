@@ -45,6 +45,15 @@ class Settings(BaseSettings):
     # rotation can keep the old and the new one for a while. None configured: only the
     # sandbox default applies, and only in sandbox mode (see `webhook_secrets`).
     loop_webhook_secret: Annotated[tuple[SecretStr, ...], NoDecode] = ()
+    # When a stored webhook event is applied: `background` (answered once committed,
+    # applied right after by a worker, in batches) or `inline` (applied before the
+    # answer, one transaction per event: slower, for callers that read the answer's
+    # outcome). Events left `received` are swept every `webhook_sweep_interval_s`.
+    # When `webhook_max_pending` events wait to be applied, new deliveries wait (their
+    # answer is delayed, never refused) until the applier catches up.
+    webhook_apply: str = Field(default="background", pattern="^(background|inline)$")
+    webhook_sweep_interval_s: float = Field(default=60.0, ge=0)
+    webhook_max_pending: int = Field(default=5000, ge=1)
 
     log_level: str = Field(default="INFO", pattern="(?i)^(debug|info|warning|error|critical)$")
 

@@ -33,7 +33,6 @@ from loopdesk.api.routes import (
     webhooks,
 )
 from loopdesk.api.sandbox_guard import SandboxGuard
-from loopdesk.customers.webhooks import replay_received
 from loopdesk.guides.classifier import default_classifier
 from loopdesk.logs import configure_logging, secret_values
 from loopdesk.policy.file import load_policy
@@ -70,8 +69,10 @@ def create_app(
         app.state.store = services.store
         app.state.customers = services.customers
         app.state.metrics.customers = services.customers
+        app.state.metrics.webhook_desk = services.webhooks
         app.state.actions = services.actions
         app.state.webhook_reads = services.webhook_reads
+        app.state.webhooks = services.webhooks
         app.state.exceptions = services.exceptions
         app.state.guide = services.guide
         app.state.drafts = services.drafts
@@ -85,8 +86,10 @@ def create_app(
             )
         # The guide's classifier trains in a thread now, not on the first message.
         warming = asyncio.create_task(asyncio.to_thread(default_classifier))
-        # Events a crash or an outage left `received` are applied now, beside requests.
-        replaying = asyncio.create_task(replay_received(services.store, services.webhook_reads))
+        # Loop's webhooks are applied after their answer; what a crash or an outage
+        # left `received` is applied now, beside requests, and swept periodically.
+        services.webhooks.outcome_listeners.append(app.state.metrics.webhook_applied)
+        services.webhooks.start()
         # Routing events: the outbox sent (what a restart left, first), the store scanned.
         rerouting = asyncio.create_task(
             run_periodic(
@@ -95,7 +98,7 @@ def create_app(
                 interval_s=app.state.routing.events.scan_interval_s,
             )
         )
-        tasks = [replaying, rerouting, warming]
+        tasks = [rerouting, warming]
         # Gladly: stored events retried, conversations of changed outcomes moved.
         gladly = services.gladly
         if gladly is not None:

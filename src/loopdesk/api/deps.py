@@ -14,6 +14,7 @@ from loopdesk.actions.run import ActionRunner
 from loopdesk.api.auth import require_api_key
 from loopdesk.api.metrics import Metrics
 from loopdesk.customers.service import CustomerService
+from loopdesk.customers.webhook_desk import WebhookDesk
 from loopdesk.customers.webhooks import ReturnReads
 from loopdesk.settings import Settings
 
@@ -43,6 +44,11 @@ async def _webhook_reads(request: Request) -> ReturnReads:
     return reads
 
 
+async def _webhooks(request: Request) -> WebhookDesk:
+    desk: WebhookDesk = request.app.state.webhooks
+    return desk
+
+
 async def _metrics(request: Request) -> Metrics:
     metrics: Metrics = request.app.state.metrics
     return metrics
@@ -54,5 +60,6 @@ CustomersDep = Annotated[CustomerService, Depends(_customers)]
 Runner = Annotated[ActionRunner, Depends(_runner)]
 MetricsDep = Annotated[Metrics, Depends(_metrics)]
 WebhookReadsDep = Annotated[ReturnReads, Depends(_webhook_reads)]
+WebhooksDep = Annotated[WebhookDesk, Depends(_webhooks)]
 KeyName = Annotated[str, Depends(require_api_key)]
 IdempotencyKey = Annotated[str | None, Header(alias="Idempotency-Key", max_length=200)]

@@ -7,12 +7,13 @@ from collections.abc import Iterator
 from typing import TYPE_CHECKING
 
 from prometheus_client import CollectorRegistry, Counter, Histogram
-from prometheus_client.core import CounterMetricFamily
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from prometheus_client.registry import Collector
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 if TYPE_CHECKING:
     from loopdesk.customers.service import CustomerService
+    from loopdesk.customers.webhook_desk import WebhookDesk
     from loopdesk.runtime import Upstream
 
 
@@ -52,6 +53,21 @@ class LookupWritesCollector(Collector):
         )
 
 
+class WebhooksPendingCollector(Collector):
+    """Loop webhook events acknowledged and not applied yet (in this process)."""
+
+    def __init__(self, metrics: Metrics) -> None:
+        self._metrics = metrics
+
+    def collect(self) -> Iterator[GaugeMetricFamily]:
+        desk = self._metrics.webhook_desk
+        yield GaugeMetricFamily(
+            "loopdesk_webhook_events_pending",
+            "Loop webhook events acknowledged and waiting to be applied (this process)",
+            value=desk.pending if desk is not None else 0,
+        )
+
+
 class Metrics:
     def __init__(self, upstream: Upstream) -> None:
         self.registry = CollectorRegistry()
@@ -73,6 +89,8 @@ class Metrics:
             ["source"],
             registry=self.registry,
         )
+        # Each answer's result (`received`, `duplicate`, `failed`, `refused`, or with
+        # inline applying the outcome) and, applied after the answer, each outcome.
         self.webhooks = Counter(
             "loopdesk_webhook_events",
             "Loop webhook events by result",
@@ -89,6 +107,13 @@ class Metrics:
         # The lookups' service, once the app has started.
         self.customers: CustomerService | None = None
         self.registry.register(LookupWritesCollector(self))
+        self.webhook_desk: WebhookDesk | None = None
+        self.registry.register(WebhooksPendingCollector(self))
+
+    def webhook_applied(self, result: str) -> None:
+        """An event applied after its answer: counted by its outcome."""
+        if result != "received":  # still to apply: counted when it is
+            self.webhooks.labels(result).inc()
 
 
 class RequestMetrics:

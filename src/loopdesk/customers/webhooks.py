@@ -61,7 +61,8 @@ log = structlog.get_logger(__name__)
 NOT_KNOWN = "Loop does not know this return"
 # Webhook envelope fields that are not part of the return object.
 ENVELOPE_FIELDS = ("topic", "trigger")
-Result = Literal["applied", "unchanged", "stale", "ignored", "failed", "duplicate"]
+# `received`: stored, applied after the answer (`webhook_desk`).
+Result = Literal["applied", "unchanged", "stale", "ignored", "failed", "duplicate", "received"]
 # Errors that no retry can cure, though some are kinds of transient ones (LoopNotFound
 # is a LoopError, DataError a database error): the event is stored `failed`.
 _PERMANENT = (LoopNotFound, LoopRejected, LoopValidationError, DataError, IntegrityError)
@@ -254,10 +255,14 @@ async def apply_event(
     reads: ReturnReads | None,
     *,
     statuses: tuple[str, ...] = ("received",),
+    needs_loop: bool = False,
 ) -> Result:
-    """Apply one stored event; WebhookDeferred when it stays `received` for now."""
+    """Apply one stored event; WebhookDeferred when it stays `received` for now.
+    `needs_loop`: it is known not to apply without a read from Loop (read it first)."""
     try:
         try:
+            if needs_loop:
+                raise _NeedsLoop
             return await _apply_once(store, event_id, event, None, statuses)
         except _NeedsLoop:
             assert event.return_id is not None  # parse_event refuses return events without
@@ -341,15 +346,34 @@ async def _apply_claimed(
 ) -> Result:
     if not await db.claim_event(session, event_id, statuses):
         return "duplicate"  # another process applied it meanwhile
-    result: Result
-    if event.topic == "return":
-        result = await _apply_return(session, event, fetched)
-    elif event.topic == "label":
-        result = await _apply_label(session, event, fetched)
-    else:
-        result = "ignored"
+    result = await _apply_topic(session, event, fetched)
     await db.mark_event(session, event_id, result)
     return result
+
+
+async def _apply_topic(
+    session: AsyncSession,
+    event: WebhookEvent,
+    fetched: Any,
+    known: dict[str, db.StoredReturn | None] | None = None,
+) -> Result:
+    """Apply a claimed event in the caller's transaction: its outcome. Nothing is
+    written before it is decided, so a raise (`_NeedsLoop`, a bad value) leaves the
+    transaction as it was, apart from database errors. `known`: stored returns read
+    ahead in this transaction, each used once (a write may follow)."""
+    if event.topic == "return":
+        return await _apply_return(session, event, fetched, known)
+    if event.topic == "label":
+        return await _apply_label(session, event, fetched, known)
+    return "ignored"
+
+
+async def _stored_now(
+    session: AsyncSession, return_id: str, known: dict[str, db.StoredReturn | None] | None
+) -> db.StoredReturn | None:
+    if known is not None and return_id in known:
+        return known.pop(return_id)
+    return await db.stored_return(session, return_id)
 
 
 async def _apply_with_record(
@@ -372,10 +396,15 @@ async def _apply_with_record(
 # --- return events ----------------------------------------------------------------
 
 
-async def _apply_return(session: AsyncSession, event: WebhookEvent, fetched: Any) -> Result:
+async def _apply_return(
+    session: AsyncSession,
+    event: WebhookEvent,
+    fetched: Any,
+    known: dict[str, db.StoredReturn | None] | None = None,
+) -> Result:
     return_id = _id(event)
     await db.lock_return(session, return_id)
-    stored = await db.stored_return(session, return_id)
+    stored = await _stored_now(session, return_id, known)
     if fetched is not None:
         return await _store_read(session, return_id, stored, fetched)
     raw = {k: v for k, v in event.payload.items() if k not in ENVELOPE_FIELDS}
@@ -454,12 +483,17 @@ def _newer_label(stored_raw: dict[str, Any], raw: dict[str, Any]) -> dict[str, A
 # --- label events -----------------------------------------------------------------
 
 
-async def _apply_label(session: AsyncSession, event: WebhookEvent, fetched: Any) -> Result:
+async def _apply_label(
+    session: AsyncSession,
+    event: WebhookEvent,
+    fetched: Any,
+    known: dict[str, db.StoredReturn | None] | None = None,
+) -> Result:
     """Label fields onto the stored return; a return the store does not hold yet is
     read from Loop first, so the event is never dropped."""
     return_id = _id(event)
     await db.lock_return(session, return_id)
-    stored = await db.stored_return(session, return_id)
+    stored = await _stored_now(session, return_id, known)
     read: Result = "unchanged"
     if fetched is not None:
         read = await _store_read(session, return_id, stored, fetched)

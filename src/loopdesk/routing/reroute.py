@@ -119,47 +119,10 @@ class Rerouter:
         async with self.store.session() as session:
             await ob.lock_customer(session, key)
             customer_facts = await self._facts(session, addresses, moment)
-            new = Outcome.of(decide(self.config.rules, customer_facts))
             last = await ob.get_outcome(session, key)
-            if last is not None and Outcome.stored(last) == new:
-                return None
-            await ob.save_outcome(
-                session,
-                emails=addresses,
-                queue=new.queue,
-                priority=new.priority,
-                rule=new.rule,
-                tags=new.tags,
-                facts=customer_facts.to_json(),
-                at=moment,
-            )
-            if last is None:
-                return None  # a first outcome: the baseline, not a change
-            change = Change(
-                id=uuid.uuid4().hex,
-                at=moment,
-                emails=addresses,
-                old=Outcome.stored(last),
-                new=new,
-                facts=customer_facts,
-                cause=cause,
-            )
-            urls = self.config.events.urls
-            if urls:
-                body = encode(change.to_json())
-                await ob.enqueue(session, event_id=change.id, urls=urls, body=body, at=moment)
-        log.info(
-            "routing.changed",
-            event_id=change.id,
-            cause=cause,
-            old=change.old.queue,
-            new=change.new.queue,
-            rule=change.new.rule,
-        )
-        if self.config.events.urls:
-            self.written.set()
-        for listener in self.listeners:
-            listener(change)
+            change = await self._record(session, addresses, customer_facts, last, cause, moment)
+        if change is not None:
+            self._announced(change)
         return change
 
     async def return_applied(self, return_id: str) -> None:
@@ -170,6 +133,155 @@ class Rerouter:
             await self.for_return(return_id, cause="webhook")
         except Exception as exc:
             log.warning("routing.reroute_failed", cause="webhook", error=type(exc).__name__)
+
+    async def returns_applied(self, return_ids: Sequence[str]) -> None:
+        """Webhooks changed these stored returns: each customer holding one of their
+        addresses is re-routed once, however many of the returns are theirs. Never
+        raises (as `return_applied`)."""
+        try:
+            await self.for_returns(return_ids, cause="webhook")
+        except Exception as exc:
+            log.warning("routing.reroute_failed", cause="webhook", error=type(exc).__name__)
+
+    async def for_returns(
+        self, return_ids: Sequence[str], *, cause: Cause, now: datetime | None = None
+    ) -> list[Change]:
+        async with self.store.reader() as session:
+            emails = await db.emails_of_returns(session, return_ids)
+            known = await ob.customers_with_emails(session, emails.values())
+            groups: list[list[str]] = []
+            for email in sorted(set(emails.values())):
+                rows = known.get(db.normalize_email(email), [])
+                groups.extend([row.emails for row in rows] or [[email]])
+        # After webhooks: nobody waits for it (see `Store.session`).
+        return await self.reroute_many(groups, cause=cause, now=now, background=True)
+
+    async def reroute_many(
+        self,
+        customers: Sequence[Sequence[str]],
+        *,
+        cause: Cause,
+        now: datetime | None = None,
+        background: bool = False,
+    ) -> list[Change]:
+        """`reroute` of many customers, each once, with their facts read together: one
+        read-only transaction finds those whose outcome changed, then one transaction
+        (customers locked in key order) records and announces the changes."""
+        moment = now or datetime.now(UTC)
+        groups: dict[str, list[str]] = {}
+        for emails in customers:
+            addresses = ob.customer_emails(emails)
+            if addresses:
+                groups.setdefault(ob.customer_key(addresses), addresses)
+        if not groups:
+            return []
+        async with self.store.reader() as session:
+            last = await ob.get_outcomes(session, groups)
+            found = await self._facts_of(session, groups, moment)
+        todo = sorted(
+            key
+            for key in groups
+            if key not in last
+            or Outcome.stored(last[key]) != Outcome.of(decide(self.config.rules, found[key]))
+        )
+        if not todo:
+            return []
+        changes: list[Change] = []
+        async with self.store.session(background=background) as session:
+            for key in todo:
+                await ob.lock_customer(session, key)
+            wanted = {key: groups[key] for key in todo}
+            last = await ob.get_outcomes(session, wanted)
+            found = await self._facts_of(session, wanted, moment)
+            saves = []
+            for key, addresses in wanted.items():
+                new = Outcome.of(decide(self.config.rules, found[key]))
+                prev = last.get(key)
+                if prev is not None and Outcome.stored(prev) == new:
+                    continue
+                saves.append(_saved(addresses, new, found[key], moment))
+                if prev is not None:  # else a first outcome: the baseline, not a change
+                    change = _change(addresses, prev, new, found[key], cause, moment)
+                    await self._enqueue(session, change)
+                    changes.append(change)
+            await ob.save_outcomes(session, saves)
+        for change in changes:
+            self._announced(change)
+        return changes
+
+    async def _record(
+        self,
+        session: AsyncSession,
+        addresses: list[str],
+        customer_facts: Facts,
+        last: ob.OutcomeRow | None,
+        cause: Cause,
+        moment: datetime,
+    ) -> Change | None:
+        """Save a customer's new outcome (in the caller's transaction, the customer
+        locked); the change to announce, None when nothing changed or it is the first."""
+        new = Outcome.of(decide(self.config.rules, customer_facts))
+        if last is not None and Outcome.stored(last) == new:
+            return None
+        await ob.save_outcomes(session, [_saved(addresses, new, customer_facts, moment)])
+        if last is None:
+            return None  # a first outcome: the baseline, not a change
+        change = _change(addresses, last, new, customer_facts, cause, moment)
+        await self._enqueue(session, change)
+        return change
+
+    async def _enqueue(self, session: AsyncSession, change: Change) -> None:
+        urls = self.config.events.urls
+        if urls:
+            body = encode(change.to_json())
+            await ob.enqueue(session, event_id=change.id, urls=urls, body=body, at=change.at)
+
+    def _announced(self, change: Change) -> None:
+        """After the commit: logged, the sender woken, the listeners told."""
+        log.info(
+            "routing.changed",
+            event_id=change.id,
+            cause=change.cause,
+            old=change.old.queue,
+            new=change.new.queue,
+            rule=change.new.rule,
+        )
+        if self.config.events.urls:
+            self.written.set()
+        for listener in self.listeners:
+            listener(change)
+
+    async def _facts_of(
+        self, session: AsyncSession, groups: dict[str, list[str]], now: datetime
+    ) -> dict[str, Facts]:
+        """`_facts` of many customers (key: addresses), from three queries in all."""
+        every = sorted({address for addresses in groups.values() for address in addresses})
+        returns = await db.returns_for_emails(
+            session,
+            every,
+            since=now - timedelta(days=self.options.returns_days),
+            limit_per_email=self.options.returns_per_email,
+        )
+        by_email: dict[str, list[Any]] = {}
+        for item in returns:
+            by_email.setdefault(db.normalize_email(item.customerEmail), []).append(item)
+        orders = await db.stored_orders_of(session, [a[0] for a in groups.values()])
+        granted = await db.granted_by_email(session, every)
+        found = {}
+        for key, addresses in groups.items():
+            theirs = [item for address in addresses for item in by_email.get(address, [])]
+            theirs.sort(key=lambda item: (item.updated, item.id), reverse=True)
+            found[key] = facts(
+                theirs,
+                orders.get(addresses[0], [])[: self.options.max_orders],
+                now,
+                self.config.policy,
+                customer=Customer(emails=tuple(addresses)),
+                exceptions_granted=len(
+                    set().union(*(granted.get(address, set()) for address in addresses))
+                ),
+            )
+        return found
 
     async def for_return(
         self, return_id: str, *, cause: Cause, now: datetime | None = None
@@ -223,3 +335,35 @@ class Rerouter:
             customer=Customer(emails=tuple(addresses)),
             exceptions_granted=await db.count_granted(session, addresses),
         )
+
+
+def _saved(addresses: list[str], new: Outcome, found: Facts, moment: datetime) -> dict[str, Any]:
+    """A customer's new last outcome, as `outbox.save_outcomes` takes it."""
+    return {
+        "emails": addresses,
+        "queue": new.queue,
+        "priority": new.priority,
+        "rule": new.rule,
+        "tags": new.tags,
+        "facts": found.to_json(),
+        "at": moment,
+    }
+
+
+def _change(
+    addresses: list[str],
+    last: ob.OutcomeRow,
+    new: Outcome,
+    found: Facts,
+    cause: Cause,
+    at: datetime,
+) -> Change:
+    return Change(
+        id=uuid.uuid4().hex,
+        at=at,
+        emails=addresses,
+        old=Outcome.stored(last),
+        new=new,
+        facts=found,
+        cause=cause,
+    )

@@ -25,13 +25,14 @@ from loopdesk.store.exceptions import (
     fail_grant,
     get_exception,
     grant_for_order,
+    granted_by_email,
     list_exceptions,
     lock_exception_customer,
     note_unsettled,
     record_exception,
     settle_grant,
 )
-from loopdesk.store.freshness import fetched_at, mark_fetched, stored_orders
+from loopdesk.store.freshness import fetched_at, mark_fetched, stored_orders, stored_orders_of
 from loopdesk.store.gladly import (
     GLADLY_EVENT_STATUSES,
     GladlyConversationRow,
@@ -61,6 +62,7 @@ from loopdesk.store.idempotency import (
 )
 from loopdesk.store.returns import (
     StoredReturn,
+    emails_of_returns,
     get_return,
     lock_return,
     normalize_email,
@@ -69,6 +71,7 @@ from loopdesk.store.returns import (
     replace_notes_many,
     returns_for_emails,
     stored_return,
+    stored_returns,
     upsert_returns,
     write_return,
 )
@@ -85,11 +88,13 @@ from loopdesk.store.webhooks import (
     EventRow,
     EventStatus,
     claim_event,
+    claim_events,
     event_counts,
     event_status,
     events_in,
     failed_events,
     mark_event,
+    mark_events,
     note_event_error,
     record_event,
 )
@@ -115,6 +120,7 @@ __all__ = [
     "StoredDraft",
     "StoredReturn",
     "claim_event",
+    "claim_events",
     "claim_gladly_event",
     "claim_idempotency_key",
     "close_gladly_conversation",
@@ -123,6 +129,7 @@ __all__ = [
     "customer_grants",
     "decision_counts",
     "due_gladly_events",
+    "emails_of_returns",
     "event_counts",
     "event_status",
     "events_in",
@@ -144,6 +151,7 @@ __all__ = [
     "gladly_conversations_to_check",
     "gladly_event_counts",
     "grant_for_order",
+    "granted_by_email",
     "lease_gladly_conversation",
     "list_api_keys",
     "list_audit",
@@ -153,6 +161,7 @@ __all__ = [
     "lock_exception_customer",
     "lock_return",
     "mark_event",
+    "mark_events",
     "mark_fetched",
     "normalize_email",
     "note_event_error",
@@ -176,7 +185,9 @@ __all__ = [
     "save_gladly_conversation",
     "settle_grant",
     "stored_orders",
+    "stored_orders_of",
     "stored_return",
+    "stored_returns",
     "update_draft",
     "upgrade",
     "upsert_returns",

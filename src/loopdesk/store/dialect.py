@@ -30,9 +30,26 @@ def insert(session: AsyncSession, table: Table) -> Insert:
     raise ConfigError(f"unsupported database dialect {name!r}: use SQLite or PostgreSQL")
 
 
-async def rowcount(session: AsyncSession, statement: Any) -> int:
-    result = cast(CursorResult[Any], await session.execute(statement))
+async def rowcount(
+    session: AsyncSession, statement: Any, parameters: dict[str, Any] | None = None
+) -> int:
+    result = cast(CursorResult[Any], await session.execute(statement, parameters))
     return max(result.rowcount, 0)
+
+
+# Statements built once per (dialect, use) and executed with their values as
+# parameters: building an upsert and its cache key from a row of large JSON values
+# costs more than running it.
+_BUILT: dict[tuple[str, ...], Any] = {}
+
+
+def built(session: AsyncSession, use: tuple[str, ...], build: Any) -> Any:
+    """The statement `build(session)` makes for `use`, made once per dialect."""
+    key = (dialect_name(session), *use)
+    statement = _BUILT.get(key)
+    if statement is None:
+        statement = _BUILT[key] = build(session)
+    return statement
 
 
 async def insert_or_get_id(
@@ -44,13 +61,14 @@ async def insert_or_get_id(
     transaction; on PostgreSQL it also waits for a concurrent insert of the same key
     to commit, after which the SELECT sees that row.
     """
-    statement = (
-        insert(session, table)
-        .values(values)
-        .on_conflict_do_nothing(index_elements=keys)
-        .returning(table.c.id)
+    statement = built(
+        session,
+        ("insert_or_get_id", table.name, *keys, *sorted(values)),
+        lambda s: (
+            insert(s, table).on_conflict_do_nothing(index_elements=keys).returning(table.c.id)
+        ),
     )
-    new_id = (await session.execute(statement)).scalar_one_or_none()
+    new_id = (await session.execute(statement, values)).scalar_one_or_none()
     if new_id is not None:
         return int(new_id), True
     query = select(table.c.id).where(*(table.c[k] == values[k] for k in keys))

@@ -102,6 +102,40 @@ def _enable_wal(cursor: Any) -> None:
     cursor.execute("PRAGMA journal_mode = WAL")  # last try: let its error speak
 
 
+class _WriterLock:
+    """One writer at a time, in turn; a background writer takes the lock only when no
+    other writer is waiting for it."""
+
+    def __init__(self) -> None:
+        self._lock = asyncio.Lock()
+        self._waiting = 0  # writers (not background) waiting for the lock
+        self._none_waiting = asyncio.Event()
+        self._none_waiting.set()
+
+    @asynccontextmanager
+    async def hold(self, background: bool) -> AsyncIterator[None]:
+        if background:
+            while True:
+                await self._none_waiting.wait()
+                await self._lock.acquire()
+                if not self._waiting:
+                    break
+                self._lock.release()  # one arrived meanwhile: it goes first
+        else:
+            self._waiting += 1
+            self._none_waiting.clear()
+            try:
+                await self._lock.acquire()
+            finally:
+                self._waiting -= 1
+                if not self._waiting:
+                    self._none_waiting.set()
+        try:
+            yield
+        finally:
+            self._lock.release()
+
+
 class Store:
     def __init__(self, engine: AsyncEngine) -> None:
         self.engine = engine
@@ -114,7 +148,7 @@ class Store:
         # and lets throughput collapse as writers pile up (other processes still meet
         # in the busy handler).
         self._one_writer = engine.dialect.name == "sqlite"
-        self._writer: tuple[asyncio.AbstractEventLoop, asyncio.Lock] | None = None
+        self._writer: tuple[asyncio.AbstractEventLoop, _WriterLock] | None = None
         self._together = GroupCommit(self.session)
 
     @classmethod
@@ -136,13 +170,16 @@ class Store:
         await self.engine.dispose()
 
     @asynccontextmanager
-    async def session(self) -> AsyncIterator[AsyncSession]:
-        """One transaction: committed when the block ends, rolled back on error."""
+    async def session(self, *, background: bool = False) -> AsyncIterator[AsyncSession]:
+        """One transaction: committed when the block ends, rolled back on error.
+
+        `background`: work nobody waits for (applying acknowledged webhooks); on
+        SQLite it lets every writer already waiting go first."""
         if not self._one_writer:
             async with self._sessions.begin() as session:
                 yield session
             return
-        async with self._writer_lock(), self._sessions.begin() as session:
+        async with self._writer_lock().hold(background), self._sessions.begin() as session:
             yield session
 
     async def together(self, write: Write) -> Any:
@@ -154,10 +191,10 @@ class Store:
         """Every write queued by `together` committed (or failed)."""
         await self._together.drained()
 
-    def _writer_lock(self) -> asyncio.Lock:
+    def _writer_lock(self) -> _WriterLock:
         loop = asyncio.get_running_loop()
         if self._writer is None or self._writer[0] is not loop:
-            self._writer = (loop, asyncio.Lock())
+            self._writer = (loop, _WriterLock())
         return self._writer[1]
 
     @asynccontextmanager

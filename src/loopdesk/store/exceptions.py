@@ -236,6 +236,23 @@ _COUNT_GRANTED = (
 )
 
 
+async def granted_by_email(session: AsyncSession, emails: Iterable[str]) -> dict[str, set[int]]:
+    """The granted exceptions of each of these addresses, in one query: a set of
+    addresses' `count_granted` is the size of the union of theirs."""
+    addresses = normalize_emails(emails)
+    if not addresses:
+        return {}
+    query = (
+        select(exception_emails.c.email, exception_emails.c.exception_id)
+        .join(exceptions, exceptions.c.id == exception_emails.c.exception_id)
+        .where(exception_emails.c.email.in_(addresses), exceptions.c.outcome == GRANTED)
+    )
+    found: dict[str, set[int]] = {}
+    for row in await session.execute(query):
+        found.setdefault(row.email, set()).add(int(row.exception_id))
+    return found
+
+
 async def get_exception(session: AsyncSession, entry_id: int) -> ExceptionRow | None:
     row = (
         await session.execute(select(exceptions).where(exceptions.c.id == entry_id))

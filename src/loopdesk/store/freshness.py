@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from datetime import datetime
 
 from sqlalchemy import select
@@ -68,3 +69,19 @@ async def stored_orders(session: AsyncSession, emails: list[str]) -> list[Order]
     query = select(customer_fetches.c.orders).where(customer_fetches.c.email == wanted[0])
     stored = (await session.execute(query)).scalar_one_or_none()
     return [Order.model_validate(item) for item in stored or []]
+
+
+async def stored_orders_of(
+    session: AsyncSession, primaries: Iterable[str]
+) -> dict[str, list[Order]]:
+    """`stored_orders` of many address sets at once, by their primary address."""
+    wanted = normalize_emails(primaries)
+    if not wanted:
+        return {}
+    query = select(customer_fetches.c.email, customer_fetches.c.orders).where(
+        customer_fetches.c.email.in_(wanted)
+    )
+    return {
+        row.email: [Order.model_validate(item) for item in row.orders or []]
+        for row in await session.execute(query)
+    }

@@ -85,6 +85,15 @@ async def get_outcome(session: AsyncSession, key: str) -> OutcomeRow | None:
     return None if row is None else _outcome(row)
 
 
+async def get_outcomes(session: AsyncSession, keys: Iterable[str]) -> dict[str, OutcomeRow]:
+    """`get_outcome` of many customers in one query."""
+    wanted = sorted(set(keys))
+    if not wanted:
+        return {}
+    query = select(routing_outcomes).where(routing_outcomes.c.customer.in_(wanted))
+    return {row.customer: _outcome(row) for row in await session.execute(query)}
+
+
 async def save_outcome(
     session: AsyncSession,
     *,
@@ -97,29 +106,56 @@ async def save_outcome(
     at: datetime,
 ) -> str:
     """Make this the customer's last outcome; their key."""
-    addresses = customer_emails(emails)
-    key = customer_key(addresses)
-    values = {
-        "customer": key,
-        "emails": addresses,
-        "queue": queue,
-        "priority": priority,
-        "rule": rule,
-        "tags": list(tags),
-        "facts": facts,
-        "decided_at": at,
-    }
-    statement = insert(session, routing_outcomes).values(values)
+    [key] = await save_outcomes(
+        session,
+        [
+            {
+                "emails": emails,
+                "queue": queue,
+                "priority": priority,
+                "rule": rule,
+                "tags": tags,
+                "facts": facts,
+                "at": at,
+            }
+        ],
+    )
+    return key
+
+
+async def save_outcomes(session: AsyncSession, outcomes: Sequence[dict[str, Any]]) -> list[str]:
+    """`save_outcome` of many customers (each a dict of its keyword arguments) in two
+    statements; their keys."""
+    rows: list[dict[str, Any]] = []
+    links: list[dict[str, str]] = []
+    for outcome in outcomes:
+        addresses = customer_emails(outcome["emails"])
+        key = customer_key(addresses)
+        rows.append(
+            {
+                "customer": key,
+                "emails": addresses,
+                "queue": outcome["queue"],
+                "priority": outcome["priority"],
+                "rule": outcome["rule"],
+                "tags": list(outcome["tags"]),
+                "facts": outcome["facts"],
+                "decided_at": outcome["at"],
+            }
+        )
+        links.extend({"email": e, "customer": key} for e in addresses)
+    if not rows:
+        return []
+    # Executed many times over one statement: compiled once, whatever the count.
+    statement = insert(session, routing_outcomes)
     statement = statement.on_conflict_do_update(
         index_elements=[routing_outcomes.c.customer],
-        set_={k: statement.excluded[k] for k in values if k != "customer"},
+        set_={k: statement.excluded[k] for k in rows[0] if k != "customer"},
     )
-    await session.execute(statement)
-    links = insert(session, routing_outcome_emails).values(
-        [{"email": e, "customer": key} for e in addresses]
-    )
-    await session.execute(links.on_conflict_do_nothing())
-    return key
+    await session.execute(statement, rows)
+    linked = insert(session, routing_outcome_emails).on_conflict_do_nothing()
+    await session.execute(linked, links)
+    return [row["customer"] for row in rows]
 
 
 async def customers_with_email(session: AsyncSession, email: str) -> list[OutcomeRow]:
@@ -135,6 +171,28 @@ async def customers_with_email(session: AsyncSession, email: str) -> list[Outcom
         .order_by(routing_outcomes.c.customer)
     )
     return [_outcome(row) for row in await session.execute(query)]
+
+
+async def customers_with_emails(
+    session: AsyncSession, emails: Iterable[str]
+) -> dict[str, list[OutcomeRow]]:
+    """`customers_with_email` of many addresses in one query, by normalized address."""
+    addresses = normalize_emails(emails)
+    if not addresses:
+        return {}
+    query = (
+        select(routing_outcome_emails.c.email, routing_outcomes)
+        .join(
+            routing_outcome_emails,
+            routing_outcome_emails.c.customer == routing_outcomes.c.customer,
+        )
+        .where(routing_outcome_emails.c.email.in_(addresses))
+        .order_by(routing_outcomes.c.customer)
+    )
+    found: dict[str, list[OutcomeRow]] = {}
+    for row in await session.execute(query):
+        found.setdefault(row.email, []).append(_outcome(row))
+    return found
 
 
 async def outcomes_page(

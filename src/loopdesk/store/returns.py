@@ -13,7 +13,7 @@ from sqlalchemy import delete, func, select, text
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
 from loopdesk.domain.models import LoopReturn, Note
-from loopdesk.store.dialect import dialect_name, insert, rowcount
+from loopdesk.store.dialect import built, dialect_name, insert, rowcount
 from loopdesk.store.schema import notes, returns
 from loopdesk.store.types import utcnow
 
@@ -116,6 +116,16 @@ async def returns_for_emails(
     return [_view(row.normalized, by_return.get(row.id, [])) for row in rows]
 
 
+async def emails_of_returns(session: AsyncSession, return_ids: Sequence[str]) -> dict[str, str]:
+    """The customer address of each stored return among `return_ids`, in one query."""
+    if not return_ids:
+        return {}
+    query = select(returns.c.id, returns.c.customer_email).where(
+        returns.c.id.in_(sorted(set(return_ids)))
+    )
+    return {row.id: row.customer_email for row in await session.execute(query)}
+
+
 async def get_return(
     session: AsyncSession, return_id: str
 ) -> tuple[dict[str, Any], LoopReturn] | None:
@@ -176,17 +186,16 @@ async def read_lock(engine: AsyncEngine, return_id: str) -> AsyncIterator[None]:
             await connection.commit()
 
 
-async def stored_return(session: AsyncSession, return_id: str) -> StoredReturn | None:
-    query = select(
-        returns.c.raw,
-        returns.c.normalized,
-        returns.c.updated_at,
-        returns.c.version_source,
-        returns.c.version_rank,
-    ).where(returns.c.id == return_id)
-    row = (await session.execute(query)).one_or_none()
-    if row is None:
-        return None
+_STORED = (
+    returns.c.raw,
+    returns.c.normalized,
+    returns.c.updated_at,
+    returns.c.version_source,
+    returns.c.version_rank,
+)
+
+
+def _stored(row: Any) -> StoredReturn:
     return StoredReturn(
         raw=row.raw,
         normalized=row.normalized,
@@ -194,6 +203,24 @@ async def stored_return(session: AsyncSession, return_id: str) -> StoredReturn |
         version_source=row.version_source,
         version_rank=row.version_rank or 0,
     )
+
+
+async def stored_return(session: AsyncSession, return_id: str) -> StoredReturn | None:
+    row = (await session.execute(select(*_STORED).where(returns.c.id == return_id))).one_or_none()
+    return None if row is None else _stored(row)
+
+
+async def stored_returns(
+    session: AsyncSession, return_ids: Iterable[str]
+) -> dict[str, StoredReturn | None]:
+    """`stored_return` of many returns in one query (None for those not stored)."""
+    wanted = sorted(set(return_ids))
+    found: dict[str, StoredReturn | None] = dict.fromkeys(wanted)
+    if wanted:
+        query = select(returns.c.id, *_STORED).where(returns.c.id.in_(wanted))
+        for row in await session.execute(query):
+            found[row.id] = _stored(row)
+    return found
 
 
 async def write_return(
@@ -212,14 +239,17 @@ async def write_return(
         "version_source": version_source,
         "version_rank": version_rank,
     }
-    statement = insert(session, returns).values([row])
+    return await rowcount(session, built(session, ("write_return",), _write_return), row) > 0
+
+
+def _write_return(session: AsyncSession) -> Any:
+    statement = insert(session, returns)
     excluded = statement.excluded
-    statement = statement.on_conflict_do_update(
+    return statement.on_conflict_do_update(
         index_elements=[returns.c.id],
         set_={name: excluded[name] for name in _WRITTEN},
         where=excluded.updated_at >= returns.c.updated_at,
     )
-    return await rowcount(session, statement) > 0
 
 
 async def replace_notes(

@@ -3,6 +3,7 @@ with their outcome in the applier's transaction."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Literal, get_args
@@ -86,6 +87,37 @@ async def claim_event(
     return await rowcount(session, statement) > 0
 
 
+async def claim_events(
+    session: AsyncSession, event_ids: Sequence[int], statuses: tuple[str, ...] = ("received",)
+) -> set[int]:
+    """`claim_event` of many events in one statement: the ids taken (the others were
+    applied meanwhile)."""
+    if not event_ids:
+        return set()
+    statement = (
+        update(webhook_events)
+        .where(webhook_events.c.id.in_(sorted(event_ids)), webhook_events.c.status.in_(statuses))
+        .values(attempts=webhook_events.c.attempts + 1)
+        .returning(webhook_events.c.id)
+    )
+    return {int(event_id) for event_id in (await session.execute(statement)).scalars()}
+
+
+async def mark_events(session: AsyncSession, outcomes: dict[int, str]) -> None:
+    """`mark_event` of many events, one statement per status."""
+    by_status: dict[str, list[int]] = {}
+    for event_id, status in outcomes.items():
+        _check_status(status)
+        by_status.setdefault(status, []).append(event_id)
+    now = utcnow()
+    for status, ids in sorted(by_status.items()):
+        await session.execute(
+            update(webhook_events)
+            .where(webhook_events.c.id.in_(sorted(ids)))
+            .values(status=status, error=None, applied_at=now if status == "applied" else None)
+        )
+
+
 async def mark_event(
     session: AsyncSession, event_id: int, status: str, error: str | None = None
 ) -> None:
@@ -126,11 +158,18 @@ async def events_in(
     limit: int = 100,
     after_id: int = 0,
     return_id: str | None = None,
+    return_ids: Sequence[str] | None = None,
+    received_before: datetime | None = None,
 ) -> list[EventRow]:
-    """Events in one of `statuses` (and of one return, when given), oldest first."""
+    """Events in one of `statuses` (and of one return, or of any of `return_ids`;
+    received before a moment), oldest first."""
     conditions = [webhook_events.c.status.in_(statuses), webhook_events.c.id > after_id]
     if return_id is not None:
         conditions.append(webhook_events.c.return_id == return_id)
+    if return_ids is not None:
+        conditions.append(webhook_events.c.return_id.in_(list(return_ids)))
+    if received_before is not None:
+        conditions.append(webhook_events.c.received_at < received_before)
     query = (
         select(
             webhook_events.c.id,

@@ -1,4 +1,4 @@
-"""Loop's webhooks: verified, stored, then applied (see `customers.webhooks`)."""
+"""Loop's webhooks: verified, stored, answered, then applied (`customers.webhook_desk`)."""
 
 from __future__ import annotations
 
@@ -7,9 +7,8 @@ from typing import Annotated
 from fastapi import APIRouter, Header, Request
 from pydantic import BaseModel
 
-from loopdesk.api.deps import CustomersDep, MetricsDep, SettingsDep, StoreDep, WebhookReadsDep
+from loopdesk.api.deps import MetricsDep, SettingsDep, WebhooksDep
 from loopdesk.api.errors import ERROR_RESPONSES
-from loopdesk.customers.webhooks import ingest
 from loopdesk.errors import Unauthorized
 from loopdesk.settings import WEBHOOK_SECRET_SETTING
 
@@ -22,7 +21,9 @@ NO_SECRET_MESSAGE = (
 
 
 class WebhookAnswer(BaseModel):
-    """What Loop gets back: 2xx means "do not send this event again"."""
+    """What Loop gets back: 2xx means "do not send this event again". `result`:
+    `received` (stored, applied right after), `duplicate`, `failed` (stored, never
+    applicable as sent), or with inline applying the outcome (`applied` ...)."""
 
     received: bool
     eventId: int
@@ -33,10 +34,8 @@ class WebhookAnswer(BaseModel):
 async def loop_webhook(
     request: Request,
     settings: SettingsDep,
-    store: StoreDep,
-    customers: CustomersDep,
     metrics: MetricsDep,
-    reads: WebhookReadsDep,
+    desk: WebhooksDep,
     x_loop_signature: Annotated[str | None, Header()] = None,
 ) -> WebhookAnswer:
     secrets = settings.webhook_secrets
@@ -45,11 +44,6 @@ async def loop_webhook(
         metrics.webhooks.labels("refused").inc()
         raise Unauthorized(NO_SECRET_MESSAGE, details={"setting": WEBHOOK_SECRET_SETTING})
     body = await request.body()
-    rerouter = request.app.state.services.rerouter
-    result = await ingest(
-        store, body, x_loop_signature, secrets, reads=reads, on_applied=rerouter.return_applied
-    )
-    if result.result == "applied":
-        customers.invalidate()
+    result = await desk.receive(body, x_loop_signature, secrets)
     metrics.webhooks.labels(result.result).inc()
     return WebhookAnswer(received=True, eventId=result.event_id, result=result.result)
