@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import AsyncIterator
 from typing import Any
@@ -142,6 +143,34 @@ async def test_requests_run_concurrently_and_notes_start_early() -> None:
     slow_list_arrival = next(r[3] for r in rig.requests("/api/v2/returns") if slow_email in r[2])
     first_notes_arrival = min(r[3] for r in rig.requests("/notes"))
     assert first_notes_arrival - slow_list_arrival < 0.3  # did not wait for the slow list
+    await rig.returns.aclose()
+    await rig.tracking.aclose()
+
+
+async def test_work_beside_the_lookup_waits_until_its_first_requests_are_sent() -> None:
+    """The service's store read runs beside the lookup; it starts once the first
+    upstream requests are out, so its CPU does not delay them."""
+    rig = Rig(make_settings(sandbox_latency_ms=50))
+    emails = demo_emails()
+    sent = asyncio.Event()
+    seen: list[list[str]] = []
+
+    async def beside() -> None:
+        await sent.wait()
+        seen.append([r[1] for r in rig.requests()])
+
+    task = asyncio.create_task(beside())  # created first, as the service does
+    view = await lookup_customer(
+        emails,
+        rig.returns,
+        rig.tracking,
+        LookupOptions.from_settings(rig.settings),
+        requests_sent=sent,
+    )
+    await task
+    assert view.meta.errors == [] and view.returns
+    (paths,) = seen
+    assert sorted(paths) == sorted(["/graphql"] + ["/api/v2/returns"] * len(emails))
     await rig.returns.aclose()
     await rig.tracking.aclose()
 

@@ -74,9 +74,13 @@ async def lookup_customer(
     source: Literal["loop", "sandbox"] = "loop",
     now: datetime | None = None,
     raw_sink: dict[str, Any] | None = None,
+    requests_sent: asyncio.Event | None = None,
 ) -> CustomerView:
     """Fetch a customer's view from Loop. `raw_sink`, when given, receives each kept
-    return's raw upstream object by id (what the store keeps beside the view)."""
+    return's raw upstream object by id (what the store keeps beside the view).
+    `requests_sent` is set once the first upstream requests are on their way: work
+    beside the lookup waits for it, so its CPU falls in the wait for Loop instead of
+    delaying those requests."""
     options = options or LookupOptions()
     now = now or datetime.now(UTC)
     addresses = profile_emails(emails, limit=options.max_emails)
@@ -87,6 +91,9 @@ async def lookup_customer(
             tasks.create_task(_fetch_orders(state, orders_source, options))
         for email in addresses:
             tasks.create_task(_fetch_returns(state, returns_source, options, email, tasks))
+        if requests_sent is not None:
+            # Its waiters wake after the tasks' first steps, which send the requests.
+            requests_sent.set()
 
     returns = sorted(
         (r.with_notes(state.notes.get(r.id, [])) for r in state.returns.values()),

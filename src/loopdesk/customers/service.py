@@ -276,8 +276,10 @@ class CustomerService:
         """From Loop. A whole fetch is answered at once and stored right after it
         (`_store_behind`); a partial one is stored first, for the store to fill its gaps.
         `then` runs once the fetch is stored (or the fetch failed)."""
-        # The answer's one store read, beside the upstream requests rather than after.
-        granted = asyncio.create_task(self._count_granted(addresses))
+        # The answer's one store read, beside the upstream requests rather than after
+        # (and once they are sent, not before).
+        sent = asyncio.Event()
+        granted = asyncio.create_task(self._count_granted(addresses, after=sent))
         granted.add_done_callback(lambda t: t.cancelled() or t.exception())  # seen, not lost
         behind = False
         try:
@@ -289,6 +291,7 @@ class CustomerService:
                 self.options,
                 source=self.source,
                 raw_sink=raw,
+                requests_sent=sent,
             )
             failed_lists = {e.email for e in view.meta.errors if e.source == "returns"}
             if failed_lists and len(failed_lists) == len(addresses):
@@ -305,7 +308,8 @@ class CustomerService:
             if not behind and then is not None:
                 await then()
 
-    async def _count_granted(self, addresses: list[str]) -> int:
+    async def _count_granted(self, addresses: list[str], *, after: asyncio.Event) -> int:
+        await after.wait()
         async with self.store.reader() as session:
             return await db.count_granted(session, addresses)
 
