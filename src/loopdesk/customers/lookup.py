@@ -92,8 +92,9 @@ async def lookup_customer(
         for email in addresses:
             tasks.create_task(_fetch_returns(state, returns_source, options, email, tasks))
         if requests_sent is not None:
-            # Its waiters wake after the tasks' first steps, which send the requests.
-            requests_sent.set()
+            # Set on the loop's next turn, after each task's first steps send their
+            # requests (set now, its waiters would run first; the test says so).
+            asyncio.get_running_loop().call_soon(requests_sent.set)
 
     returns = sorted(
         (r.with_notes(state.notes.get(r.id, [])) for r in state.returns.values()),
