@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import re
 import statistics
 import sys
 import time
@@ -69,6 +70,15 @@ async def run(
         "p50_ms": round(statistics.median(ordered), 2),
         "p99_ms": round(ordered[min(len(ordered) - 1, int(0.99 * len(ordered)))], 2),
     }
+
+
+def wrk_ms(out: str, percentile: str) -> float:
+    """A latency percentile from `wrk --latency` output, in milliseconds."""
+    match = re.search(rf"{percentile}\s+([\d.]+)(us|ms|s)", out)
+    if match is None:
+        return 0.0
+    value, unit = float(match[1]), match[2]
+    return round(value / 1000 if unit == "us" else value * 1000 if unit == "s" else value, 2)
 
 
 if __name__ == "__main__":

@@ -17,7 +17,7 @@ from typing import Any
 
 import httpx
 
-from bench.load import GUIDE_CUSTOMER
+from bench.load import GUIDE_CUSTOMER, wrk_ms
 from bench.server import SRC, child_env, free_port, serving
 from bench.webhooks import measure_on as measure_webhooks
 
@@ -113,8 +113,8 @@ def _wrk(url: str, clients: int, seconds: float, json_body: Any = None) -> dict[
         "tool": "wrk",
         "requests": int(done[1]) if done else 0,
         "rps": round(rps, 1),
-        "p50_ms": _wrk_ms(out, "50%"),
-        "p99_ms": _wrk_ms(out, "99%"),
+        "p50_ms": wrk_ms(out, "50%"),
+        "p99_ms": wrk_ms(out, "99%"),
         "errors": int(errors[1]) if errors else 0,
     }
 
@@ -138,14 +138,6 @@ def side_by_side(urls: dict[str, str], clients: int, seconds: float, chunks: int
             "chunks": [{k: c[k] for k in ("rps", "p50_ms", "p99_ms")} for c in chunk],
         }
     return merged
-
-
-def _wrk_ms(out: str, percentile: str) -> float:
-    match = re.search(rf"{percentile}\s+([\d.]+)(us|ms|s)", out)
-    if match is None:
-        return 0.0
-    value, unit = float(match[1]), match[2]
-    return round(value / 1000 if unit == "us" else value * 1000 if unit == "s" else value, 2)
 
 
 def service_env(database_url: str) -> dict[str, str]:

@@ -31,6 +31,7 @@ from typing import Any
 
 import httpx
 
+from bench.load import wrk_ms
 from bench.server import SRC, child_env, free_port, serving
 from loopdesk import store as db
 from loopdesk.domain.webhooks import signature
@@ -172,17 +173,9 @@ def _wrk(url: str, bodies: Path, clients: int, seconds: float) -> dict[str, Any]
         "acknowledged": requests - failed,
         "errors": failed,
         "acks_per_s": round((requests - failed) / elapsed, 1),
-        "p50_ms": _ms(out, "50%"),
-        "p99_ms": _ms(out, "99%"),
+        "p50_ms": wrk_ms(out, "50%"),
+        "p99_ms": wrk_ms(out, "99%"),
     }
-
-
-def _ms(out: str, percentile: str) -> float:
-    match = re.search(rf"{percentile}\s+([\d.]+)(us|ms|s)", out)
-    if match is None:
-        return 0.0
-    value, unit = float(match[1]), match[2]
-    return round(value / 1000 if unit == "us" else value * 1000 if unit == "s" else value, 2)
 
 
 async def _python_load(

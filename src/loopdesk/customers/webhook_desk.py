@@ -26,7 +26,7 @@ from loopdesk.customers.webhooks import (
     _parse,
     ingest,
 )
-from loopdesk.domain.webhooks import dedupe_key, envelope, signature_valid_any
+from loopdesk.domain.webhooks import signature_valid_any
 from loopdesk.errors import Unauthorized
 
 log = structlog.get_logger(__name__)
@@ -85,18 +85,7 @@ class WebhookDesk:
         if not signature_valid_any(body, presented_signature, secrets):
             raise Unauthorized("missing or invalid X-Loop-Signature")
         event, problem = _parse(body)
-        topic, trigger, return_id = (
-            (event.topic, event.trigger, event.return_id) if event else envelope(body)
-        )
-        delivery = Delivery(
-            dedupe_key=event.dedupe_key if event else dedupe_key(body, topic, trigger),
-            topic=topic,
-            trigger=trigger,
-            return_id=return_id,
-            body=body,
-            status="failed" if problem else "received",
-            error=problem,
-        )
+        delivery = Delivery.of(body, event, problem)
         await self.applier.room()
         try:
             recorded = await self.recorder.record(delivery)

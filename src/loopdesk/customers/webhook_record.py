@@ -12,11 +12,13 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from dataclasses import dataclass, field
+from typing import Any
 
 import structlog
 from sqlalchemy.exc import SQLAlchemyError
 
 from loopdesk import store as db
+from loopdesk.domain.webhooks import WebhookEvent, dedupe_key, envelope
 
 log = structlog.get_logger(__name__)
 
@@ -35,6 +37,34 @@ class Delivery:
     body: bytes
     status: str = "received"
     error: str | None = None
+
+    @classmethod
+    def of(cls, body: bytes, event: WebhookEvent | None, problem: str | None) -> Delivery:
+        """A verified body and what parsing it gave (`problem`: why it is unusable)."""
+        topic, trigger, return_id = (
+            (event.topic, event.trigger, event.return_id) if event else envelope(body)
+        )
+        return cls(
+            dedupe_key=event.dedupe_key if event else dedupe_key(body, topic, trigger),
+            topic=topic,
+            trigger=trigger,
+            return_id=return_id,
+            body=body,
+            status="failed" if problem else "received",
+            error=problem,
+        )
+
+    def fields(self) -> dict[str, Any]:
+        """`store.record_event`'s arguments."""
+        return {
+            "dedupe_key": self.dedupe_key,
+            "topic": self.topic,
+            "trigger": self.trigger,
+            "return_id": self.return_id,
+            "body": self.body,
+            "status": self.status,
+            "error": self.error,
+        }
 
 
 @dataclass(frozen=True)
@@ -134,16 +164,7 @@ class Recorder:
         results: list[Recorded] = []
         async with self._store.session() as session:
             for d in deliveries:
-                event_id, new = await db.record_event(
-                    session,
-                    dedupe_key=d.dedupe_key,
-                    topic=d.topic,
-                    trigger=d.trigger,
-                    return_id=d.return_id,
-                    body=d.body,
-                    status=d.status,
-                    error=d.error,
-                )
+                event_id, new = await db.record_event(session, **d.fields())
                 status = d.status if new else await db.event_status(session, event_id)
                 results.append(Recorded(event_id, new, status))
         return results

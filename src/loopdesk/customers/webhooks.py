@@ -25,6 +25,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from loopdesk import store as db
 from loopdesk.customers.coalesce import Coalescer
+from loopdesk.customers.webhook_record import Delivery
 from loopdesk.domain.models import LoopReturn
 from loopdesk.domain.normalize import normalize_return
 from loopdesk.domain.webhooks import (
@@ -36,8 +37,6 @@ from loopdesk.domain.webhooks import (
     check_return,
     decide,
     decide_label,
-    dedupe_key,
-    envelope,
     label_time,
     parse_event,
     return_id_of,
@@ -133,22 +132,11 @@ async def ingest(
     if not signature_valid_any(body, presented_signature, secrets):
         raise Unauthorized("missing or invalid X-Loop-Signature")
     event, problem = _parse(body)
-    topic, trigger, return_id = (
-        (event.topic, event.trigger, event.return_id) if event else envelope(body)
-    )
+    delivery = Delivery.of(body, event, problem)
     applied: Result | None = None
     try:
         async with store.session() as session:
-            event_id, new = await db.record_event(
-                session,
-                dedupe_key=event.dedupe_key if event else dedupe_key(body, topic, trigger),
-                topic=topic,
-                trigger=trigger,
-                return_id=return_id,
-                body=body,
-                status="failed" if problem else "received",
-                error=problem,
-            )
+            event_id, new = await db.record_event(session, **delivery.fields())
             status = "received" if new else await db.event_status(session, event_id)
             if new and event is not None and status == "received":
                 applied = await _apply_with_record(session, event_id, event)
