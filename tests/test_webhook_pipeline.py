@@ -13,7 +13,7 @@ import pytest
 from sqlalchemy.exc import OperationalError
 
 from loopdesk import store as db
-from loopdesk.customers import webhook_record
+from loopdesk.customers import webhook_record, webhook_worker
 from loopdesk.customers.webhook_batch import Applied, Stored, apply_batch
 from loopdesk.customers.webhook_desk import WebhookDesk
 from loopdesk.customers.webhook_record import Delivery, Recorder, RecordFailed
@@ -258,6 +258,70 @@ async def test_shutdown_drains_what_is_waiting(store: db.Store) -> None:
     await applier.aclose()  # before the queue was worked through
     assert applier.pending == 0
     assert await _statuses(store) == {"applied": 300}
+
+
+async def test_a_batch_that_failed_is_tried_again_soon_not_left_to_the_sweep(
+    store: db.Store, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A deadlock or a store briefly away fails a batch: its events stay `received` and
+    are applied again within seconds, not at the next minute's sweep."""
+    items = await _record(store, [_body(str(1400 + n), 1) for n in range(6)])
+    failures = {"left": 2}
+    real = webhook_worker.apply_batch
+
+    async def flaky(store_: db.Store, batch: Sequence[Stored], reads: Any) -> Applied:
+        if failures["left"]:
+            failures["left"] -= 1
+            raise OperationalError("INSERT", {}, Exception("deadlock detected"))
+        return await real(store_, batch, reads)
+
+    monkeypatch.setattr(webhook_worker, "apply_batch", flaky)
+    applier = Applier(store, None, sweep_interval_s=3600)
+    applier.start()
+    try:
+        await asyncio.sleep(0.05)  # the start-up sweep found nothing to do
+        applier.submit(items)
+        async with asyncio.timeout(5):
+            await applier.settled()
+    finally:
+        await applier.aclose()
+    assert failures["left"] == 0
+    assert await _statuses(store) == {"applied": 6}
+
+
+async def test_events_deferred_every_time_are_left_to_the_sweep(
+    store: db.Store, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(webhook_worker, "RETRY_BASE_S", 0.01)
+    items = await _record(store, [_body("1500", 1)])
+    tries = []
+
+    async def down(store_: db.Store, batch: Sequence[Stored], reads: Any) -> Applied:
+        tries.append(len(batch))
+        return Applied(results={item.event_id: "received" for item in batch})
+
+    monkeypatch.setattr(webhook_worker, "apply_batch", down)
+    applier = Applier(store, None, sweep_interval_s=3600)
+    applier.start()
+    try:
+        applier.submit(items)
+        async with asyncio.timeout(5):
+            await applier.settled()
+    finally:
+        await applier.aclose()
+    assert len(tries) == 1 + webhook_worker.RETRIES
+    assert await _statuses(store) == {"received": 1}  # the sweep's, next
+
+
+async def test_shutdown_during_the_start_up_sweep_lets_it_finish(store: db.Store) -> None:
+    """A stop right after a restart: the events a crash left are all applied, not only
+    the pages the sweep had reached."""
+    await _record(store, [_body(str(1600 + n), 1) for n in range(400)])  # never applied
+    applier = Applier(store, None, sweep_interval_s=0, batch=25)
+    applier.start()
+    await asyncio.sleep(0)  # the sweep has begun
+    await applier.aclose()
+    assert await _statuses(store) == {"applied": 400}
 
 
 async def test_deliveries_wait_when_the_applier_is_far_behind(store: db.Store) -> None:

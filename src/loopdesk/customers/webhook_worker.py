@@ -29,6 +29,11 @@ DRAIN_S = 30.0
 # Events waiting at most before new deliveries wait for room: bounds what a crash
 # leaves to the next start-up and how long a shutdown drains.
 MAX_PENDING = 5000
+# Events a batch left `received` (a deadlock between processes, the database or Loop
+# briefly away) are tried again this many times, after 0.2 s, 0.4 s ..., before they
+# are left to the sweep: a store that recovers in seconds catches up in seconds.
+RETRIES = 4
+RETRY_BASE_S = 0.2
 
 
 class Applier:
@@ -50,16 +55,19 @@ class Applier:
         self._max_pending = max(max_pending, 1)
         self._queue: dict[int, Stored] = {}  # in the order handed over
         self._in_flight: set[int] = set()
+        self._retrying: dict[int, Stored] = {}  # waiting to be tried again
+        self._tries: dict[int, int] = {}
         self._changed: asyncio.Condition | None = None
         self._wake: asyncio.Event | None = None
         self._tasks: list[asyncio.Task[None]] = []
+        self._sweeps = 0  # under way (a shutdown lets them finish: they hold what is left)
         # Told of each batch besides `on_batch` (a sweep waiting for its events).
         self._listeners: list[Callable[[Applied], Awaitable[None]]] = []
 
     @property
     def pending(self) -> int:
         """Events handed over and not applied yet (in this process)."""
-        return len(self._queue) + len(self._in_flight)
+        return len(self._queue) + len(self._in_flight) + len(self._retrying)
 
     async def room(self) -> None:
         """Return once fewer than `max_pending` events wait (at once, almost always);
@@ -95,7 +103,7 @@ class Applier:
     def _waiting_for(self, wanted: set[int] | None) -> bool:
         if wanted is None:
             return self.pending > 0
-        return bool(wanted & (self._queue.keys() | self._in_flight))
+        return bool(wanted & self._known())
 
     async def aclose(self, drain_s: float = DRAIN_S) -> None:
         """Apply what is queued (for up to `drain_s`), then stop; what is left stays
@@ -103,9 +111,16 @@ class Applier:
         if not self._tasks:
             return
         runner, sweeper = self._tasks
-        sweeper.cancel()
         with contextlib.suppress(asyncio.CancelledError, TimeoutError):
-            await asyncio.wait_for(self.settled(), drain_s)
+            async with asyncio.timeout(drain_s):
+                # A sweep under way (the start-up one, after a crash) is finished first:
+                # the events it has not reached yet would otherwise wait for the next start.
+                condition = self._condition()
+                async with condition:
+                    await condition.wait_for(lambda: self._sweeps == 0)
+                sweeper.cancel()
+                await self.settled()
+        sweeper.cancel()
         if self.pending:
             log.warning("webhook.drain_incomplete", left=self.pending)
         runner.cancel()
@@ -147,7 +162,26 @@ class Applier:
                 counts[result] = counts.get(result, 0) + 1
 
     def _known(self) -> set[int]:
-        return set(self._queue) | self._in_flight
+        return set(self._queue) | self._in_flight | set(self._retrying)
+
+    def _again_later(self, items: Iterable[Stored]) -> None:
+        """Try `items` again after a pause that doubles per try; past `RETRIES`, they
+        stay `received` for the sweep."""
+        by_delay: dict[float, list[int]] = {}
+        for item in items:
+            tries = self._tries.get(item.event_id, 0) + 1
+            if tries > RETRIES:
+                self._tries.pop(item.event_id, None)
+                continue
+            self._tries[item.event_id] = tries
+            self._retrying[item.event_id] = item
+            by_delay.setdefault(RETRY_BASE_S * 2 ** (tries - 1), []).append(item.event_id)
+        loop = asyncio.get_running_loop()
+        for delay, ids in by_delay.items():
+            loop.call_later(delay, self._resubmit, ids)
+
+    def _resubmit(self, ids: list[int]) -> None:
+        self.submit([self._retrying.pop(i) for i in ids if i in self._retrying])
 
     async def _apply_now(self, items: list[Stored]) -> dict[int, str]:
         """Hand `items` over and wait for them: their outcomes."""
@@ -182,11 +216,17 @@ class Applier:
             await self._sweep_logged("webhook.swept", received_before=before)
 
     async def _sweep_logged(self, name: str, *, received_before: datetime) -> None:
+        self._sweeps += 1
         try:
             counts = await self.sweep(received_before=received_before)
         except Exception as exc:  # the next sweep, start-up or `webhooks replay` tries again
             log.warning("webhook.sweep_failed", error=_reason(exc))
             return
+        finally:
+            self._sweeps -= 1
+            condition = self._condition()
+            async with condition:
+                condition.notify_all()
         if counts:
             log.info(name, **counts)
 
@@ -217,8 +257,14 @@ class Applier:
                 left=len(self._queue),
                 **applied.count(),
             )
-        except Exception as exc:  # left `received`, for the sweep
+            left = [item for item in taken if applied.results.get(item.event_id) == "received"]
+            for item in taken:
+                if applied.results.get(item.event_id) != "received":
+                    self._tries.pop(item.event_id, None)
+            self._again_later(left)
+        except Exception as exc:  # left `received`: tried again soon, then by the sweep
             log.warning("webhook.batch_not_applied", error=_reason(exc), events=len(taken))
+            self._again_later(taken)
         finally:
             self._in_flight.difference_update(item.event_id for item in taken)
             condition = self._condition()
