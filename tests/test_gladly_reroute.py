@@ -465,6 +465,7 @@ async def test_a_refund_pushed_past_a_week_by_a_loop_webhook_moves_the_conversat
     assert opened.status_code == 201
     conversation_id = opened.json()["id"]
     await simulator.drained()
+    await app.state.services.gladly.settled()  # applied after the answer when slow
     assert [d.status for d in simulator.deliveries] == [200, 200]
     assert simulator.requests("PATCH") == [] and await _moves(client, auth) == []
     async with app.state.store.reader() as session:
@@ -570,6 +571,8 @@ async def test_a_closed_conversation_is_never_moved(
     item["label_updated_at"] = _iso(datetime.now(UTC) - timedelta(days=9))
     await client.post(f"/sandbox/_sandbox/returns/{return_id}/touch", headers=auth)
     await sandbox.state.webhook_tasks_drained()
+    await app.state.services.gladly.settled()
+    await app.state.services.webhooks.settled()  # Loop's event applied, its customer re-routed
 
     async def closed() -> bool:
         async with app.state.store.reader() as session:

@@ -309,6 +309,11 @@ class GladlyRerouter:
         """`Rerouter.listeners` hook: a customer's outcome changed (it is committed)."""
         self.wake.set()
 
+    async def settled(self) -> None:
+        """Wait until the events still being applied after their answer are done."""
+        while self._tasks:
+            await asyncio.gather(*list(self._tasks), return_exceptions=True)
+
     async def aclose(self) -> None:
         for task in list(self._tasks):
             task.cancel()
