@@ -482,6 +482,7 @@ async def test_a_refund_pushed_past_a_week_by_a_loop_webhook_moves_the_conversat
     touched = await client.post(f"/sandbox/_sandbox/returns/{return_id}/touch", headers=auth)
     assert touched.status_code == 200
     await sandbox.state.webhook_tasks_drained()
+    await app.state.services.webhooks.settled()  # applied after its answer
 
     await _until(lambda: len(simulator.notes(conversation_id)) == 1)
     (patch,) = simulator.requests("PATCH")
@@ -540,6 +541,7 @@ async def test_a_new_conversation_in_the_wrong_inbox_is_moved_at_once_and_a_scan
     )
     assert delivered.status_code == 200
     await sandbox.state.webhook_tasks_drained()
+    await app.state.services.webhooks.settled()  # applied after its answer
     gladly = app.state.services.gladly
     assert await gladly.sweep() == []  # delivered today: still the open-return queue
     assert len(simulator.requests("PATCH")) == 1
@@ -649,6 +651,7 @@ async def test_a_closed_event_takes_the_conversation_out_of_the_sweep_until_it_r
     item["label_updated_at"] = _iso(datetime.now(UTC) - timedelta(days=9))
     await client.post(f"/sandbox/_sandbox/returns/{return_id}/touch", headers=auth)
     await sandbox.state.webhook_tasks_drained()
+    await app.state.services.webhooks.settled()  # applied after its answer
     assert await app.state.services.gladly.sweep() == []
     assert len(simulator.requests("GET", f"/conversations/{conversation['id']}")) == reads_before
     assert simulator.requests("PATCH") == [] and await _moves(client, auth) == []
