@@ -15,21 +15,26 @@ import re
 import statistics
 import sys
 import time
+from collections.abc import Awaitable, Callable
 
 import httpx
 
 GUIDE_CUSTOMER = {"emails": ["primary@email.com", "secondary@email.com"], "name": "Jane Doe"}
 
 
-async def run(
-    url: str, headers: dict[str, str], clients: int, seconds: float, *, post: str = ""
+Send = Callable[[httpx.AsyncClient, int, int], Awaitable[httpx.Response]]
+
+
+async def drive(
+    send: Send, clients: int, seconds: float, *, headers: dict[str, str] | None = None
 ) -> dict[str, float]:
-    """`post`: "" (GET), "guide" or "decide"."""
+    """`clients` workers calling `send(client, worker, turn)` back to back for
+    `seconds`; a 200 counts, anything else (or a transport error) is an error."""
     latencies: list[float] = []
     errors = 0
     deadline = time.perf_counter() + seconds
     limits = httpx.Limits(max_connections=clients, max_keepalive_connections=clients)
-    async with httpx.AsyncClient(headers=headers, limits=limits, timeout=10) as client:
+    async with httpx.AsyncClient(headers=headers, limits=limits, timeout=30) as client:
 
         async def worker(number: int) -> None:
             nonlocal errors
@@ -38,20 +43,7 @@ async def run(
                 started = time.perf_counter()
                 turn += 1
                 try:
-                    if post == "decide":
-                        decision = {"customer": GUIDE_CUSTOMER, "channel": "chat"}
-                        response = await client.post(url, json=decision)
-                    elif post == "guide":
-                        message = {
-                            "conversationId": f"bench-{number}-{turn}",
-                            "channel": "chat",
-                            "text": "where's my return?",
-                            "customer": GUIDE_CUSTOMER,
-                        }
-                        response = await client.post(url, json=message)
-                    else:
-                        response = await client.get(url)
-                    ok = response.status_code == 200
+                    ok = (await send(client, number, turn)).status_code == 200
                 except httpx.HTTPError:
                     ok = False
                 if ok:
@@ -70,6 +62,27 @@ async def run(
         "p50_ms": round(statistics.median(ordered), 2),
         "p99_ms": round(ordered[min(len(ordered) - 1, int(0.99 * len(ordered)))], 2),
     }
+
+
+async def run(
+    url: str, headers: dict[str, str], clients: int, seconds: float, *, post: str = ""
+) -> dict[str, float]:
+    """`post`: "" (GET), "guide" or "decide"."""
+
+    async def send(client: httpx.AsyncClient, number: int, turn: int) -> httpx.Response:
+        if post == "decide":
+            return await client.post(url, json={"customer": GUIDE_CUSTOMER, "channel": "chat"})
+        if post == "guide":
+            message = {
+                "conversationId": f"bench-{number}-{turn}",
+                "channel": "chat",
+                "text": "where's my return?",
+                "customer": GUIDE_CUSTOMER,
+            }
+            return await client.post(url, json=message)
+        return await client.get(url)
+
+    return await drive(send, clients, seconds, headers=headers)
 
 
 def wrk_ms(out: str, percentile: str) -> float:

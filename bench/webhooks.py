@@ -31,7 +31,7 @@ from typing import Any
 
 import httpx
 
-from bench.load import wrk_ms
+from bench.load import drive, wrk_ms
 from bench.server import SRC, child_env, free_port, serving
 from loopdesk import store as db
 from loopdesk.domain.webhooks import signature
@@ -181,44 +181,24 @@ def _wrk(url: str, bodies: Path, clients: int, seconds: float) -> dict[str, Any]
 async def _python_load(
     url: str, lines: list[list[bytes]], clients: int, seconds: float
 ) -> dict[str, Any]:
-    latencies: list[float] = []
-    errors = 0
     taken = 0
-    deadline = time.perf_counter() + seconds
-    limits = httpx.Limits(max_connections=clients, max_keepalive_connections=clients)
-    async with httpx.AsyncClient(limits=limits, timeout=30) as client:
 
-        async def worker() -> None:
-            nonlocal errors, taken
-            while time.perf_counter() < deadline:
-                sig, body = lines[taken % len(lines)]
-                taken += 1
-                started = time.perf_counter()
-                try:
-                    response = await client.post(
-                        url + "/webhooks/loop",
-                        content=body,
-                        headers={"X-Loop-Signature": sig.decode()},
-                    )
-                    ok = response.status_code == 200
-                except httpx.HTTPError:
-                    ok = False
-                if ok:
-                    latencies.append((time.perf_counter() - started) * 1000)
-                else:
-                    errors += 1
+    async def send(client: httpx.AsyncClient, _worker: int, _turn: int) -> httpx.Response:
+        nonlocal taken
+        sig, body = lines[taken % len(lines)]
+        taken += 1
+        return await client.post(
+            url + "/webhooks/loop", content=body, headers={"X-Loop-Signature": sig.decode()}
+        )
 
-        started = time.perf_counter()
-        await asyncio.gather(*(worker() for _ in range(clients)))
-        elapsed = time.perf_counter() - started
-    ordered = sorted(latencies) or [0.0]
+    result = await drive(send, clients, seconds)
     return {
         "tool": "python",
-        "acknowledged": len(latencies),
-        "errors": errors,
-        "acks_per_s": round(len(latencies) / elapsed, 1),
-        "p50_ms": round(ordered[len(ordered) // 2], 2),
-        "p99_ms": round(ordered[min(len(ordered) - 1, int(len(ordered) * 0.99))], 2),
+        "acknowledged": result["requests"],
+        "errors": result["errors"],
+        "acks_per_s": result["rps"],
+        "p50_ms": result["p50_ms"],
+        "p99_ms": result["p99_ms"],
     }
 
 
