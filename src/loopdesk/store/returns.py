@@ -71,13 +71,7 @@ async def upsert_returns(
     rows = [_row(raw, view, now) for raw, view in newest.values()]
     written = 0
     for start in range(0, len(rows), _BATCH):
-        statement = insert(session, returns).values(rows[start : start + _BATCH])
-        excluded = statement.excluded
-        statement = statement.on_conflict_do_update(
-            index_elements=[returns.c.id],
-            set_={name: excluded[name] for name in _WRITTEN},
-            where=excluded.updated_at >= returns.c.updated_at,
-        )
+        statement = _write_return(session).values(rows[start : start + _BATCH])
         written += await rowcount(session, statement)
     return written
 
@@ -243,6 +237,7 @@ async def write_return(
 
 
 def _write_return(session: AsyncSession) -> Any:
+    """The upsert every write of a return goes through: newest `updated_at` wins."""
     statement = insert(session, returns)
     excluded = statement.excluded
     return statement.on_conflict_do_update(
