@@ -553,6 +553,11 @@ async def test_a_new_conversation_in_the_wrong_inbox_is_moved_at_once_and_a_scan
         "assignee": {"inboxId": inbox_id("returns-priority")}
     }
     await _until(lambda: len(simulator.notes(conversation["id"])) == 2)
+
+    async def both_audited() -> bool:  # the move's audit entry follows its note
+        return len(await _moves(client, auth)) == 2
+
+    await _until(both_audited)
     moves = await _moves(client, auth)
     assert [m["inputs"]["cause"] for m in moves] == ["routing.changed", "CONVERSATION/CREATED"]
     assert await gladly.sweep() == []  # placed: nothing left to do
