@@ -13,6 +13,7 @@ from typing import Any
 import httpx
 import pytest
 import respx
+import stamina
 from structlog.testing import capture_logs
 
 from loopdesk.errors import (
@@ -177,6 +178,50 @@ async def test_timeout_then_success(http: UpstreamHTTP, mock: respx.MockRouter) 
     )
     assert (await http.request("GET", "/x", endpoint="x.get")).body == {}
     assert route.call_count == 2
+
+
+async def test_a_call_answered_at_once_builds_no_retry_context(
+    http: UpstreamHTTP, mock: respx.MockRouter, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import loopdesk.loop.http as upstream_http
+
+    contexts: list[object] = []
+    real = upstream_http.stamina.retry_context
+
+    def counted(*args: Any, **kwargs: Any) -> Any:
+        contexts.append(kwargs)
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(upstream_http.stamina, "retry_context", counted)
+    mock.get("/ok").mock(return_value=httpx.Response(200, json=[]))
+    mock.get("/flaky").mock(side_effect=[httpx.Response(503), httpx.Response(200, json=[])])
+    await http.request("GET", "/ok", endpoint="x.get")
+    assert contexts == []
+    # A failure does enter one, and the whole call still has stamina's 3 attempts.
+    await http.request("GET", "/flaky", endpoint="x.get")
+    assert len(contexts) == 1
+    assert mock.routes[1].call_count == 2
+
+
+async def test_the_first_retry_waits_for_stamina_backoff(mock: respx.MockRouter) -> None:
+    # Outside stamina's testing mode: the first attempt runs before any retry context,
+    # yet its failure is still followed by stamina's wait (0.1 s and jitter at least).
+    stamina.set_testing(False)
+    arrivals: list[float] = []
+
+    def answer(request: httpx.Request) -> httpx.Response:
+        arrivals.append(time.monotonic())
+        return httpx.Response(503 if len(arrivals) == 1 else 200, json=[])
+
+    mock.get("/x").mock(side_effect=answer)
+    client = make_http()
+    try:
+        await client.request("GET", "/x", endpoint="x.get")
+    finally:
+        await client.aclose()
+        stamina.set_testing(True, attempts=3)
+    assert len(arrivals) == 2
+    assert arrivals[1] - arrivals[0] >= 0.1
 
 
 # Fast pauses for tests: 10 ms doubling to 40 ms, a request gives up after 0.3 s.

@@ -9,11 +9,13 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 from sqlalchemy.exc import OperationalError
 from structlog.testing import capture_logs
 
 from loopdesk import store as db
+from loopdesk.answering import answering
 from loopdesk.customers.service import CustomerService
 from loopdesk.sandbox.seed import demo_emails
 from tests.test_service import Service, _service
@@ -66,6 +68,50 @@ async def test_the_answer_is_sent_before_the_store_write(svc: Service) -> None:
     assert body["meta"]["source"] == "store" and body["returns"] == first.json()["returns"]
     assert svc.upstream_requests() == calls
     assert await _fetched(svc) is not None
+
+
+async def test_the_store_write_begins_only_once_the_answer_has_left(svc: Service) -> None:
+    customers = _customers(svc)
+    order: list[str] = []
+    original = customers._write
+
+    async def recorded(*args: Any, whole: bool) -> None:
+        order.append("write")
+        await original(*args, whole=whole)
+
+    customers._write = recorded  # type: ignore[method-assign]
+
+    async def app(scope: Any, receive: Any, send: Any) -> None:
+        async def sending(message: Any) -> None:
+            if message["type"] == "http.response.body":
+                order.append("answer")
+            await send(message)
+
+        await svc.app(scope, receive, sending)
+
+    transport = httpx.ASGITransport(app=app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://loopdesk") as client:
+        params = [("email", e) for e in demo_emails()]
+        headers = {**svc.auth, "Cache-Control": "no-cache"}
+        answered = await client.get("/v1/customers/lookup", params=params, headers=headers)
+    assert answered.status_code == 200 and answered.json()["meta"]["source"] == "sandbox"
+    await asyncio.wait_for(customers.settled(), timeout=10)
+    assert order == ["answer", "write"]
+    assert await _fetched(svc) is not None
+
+
+async def test_a_lookup_waiting_for_a_write_held_for_its_own_answer_begins_it(
+    svc: Service,
+) -> None:
+    # One answer that looks the customer up twice (a guide turn, say): the second
+    # lookup waits for the first one's write, which would otherwise wait for the answer.
+    customers = _customers(svc)
+    with answering():
+        first = await customers.lookup(demo_emails(), fresh=True)
+        assert customers._writes  # held back: this answer is not sent yet
+        second = await asyncio.wait_for(customers.lookup(demo_emails()), timeout=10)
+    assert first.meta.source == "sandbox" and second.meta.source == "store"
+    assert [r.id for r in second.returns] == [r.id for r in first.returns]
 
 
 async def test_a_failed_write_after_the_answer_is_logged_and_counted(svc: Service) -> None:

@@ -13,6 +13,7 @@ from fastapi import FastAPI
 
 from loopdesk import __version__
 from loopdesk import store as db
+from loopdesk.api.answer_first import AnswerFirst
 from loopdesk.api.errors import install_error_handlers
 from loopdesk.api.held_lookups import HeldLookups
 from loopdesk.api.keycache import KeyCache
@@ -161,6 +162,8 @@ def create_app(
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
 
     app.add_middleware(RequestMetrics, metrics=metrics)
+    # Outermost: a store write after a lookup begins once the answer has left.
+    app.add_middleware(AnswerFirst)
 
     if upstream.sandbox is not None:
         # The same sandbox the clients use in-process, also reachable over HTTP; its

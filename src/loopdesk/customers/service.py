@@ -28,6 +28,7 @@ from typing import Any, Literal
 import structlog
 
 from loopdesk import store as db
+from loopdesk.answering import after_answer
 from loopdesk.customers.fetch_lock import FetchLock
 from loopdesk.customers.lookup import LookupOptions, OrdersSource, ReturnsSource, lookup_customer
 from loopdesk.customers.profile import usable_emails
@@ -106,8 +107,9 @@ class CustomerService:
         # put what it read back into memory.
         self._generation = 0
         self._refreshing: set[asyncio.Task[Any]] = set()
-        # Whole fetches being stored after their answer was sent, by customer.
-        self._writes: set[asyncio.Task[None]] = set()
+        # Whole fetches being stored after their answer was sent, each with the event
+        # that begins it (set once that answer has left, or when a caller needs it).
+        self._writes: dict[asyncio.Task[None], asyncio.Event] = {}
         self._pending: dict[str, asyncio.Task[None]] = {}
         # Writes after the answer that failed (logged each): `loopdesk_lookup_store_writes_failed`.
         self.store_writes_failed = 0
@@ -122,6 +124,7 @@ class CustomerService:
     async def aclose(self) -> None:
         """Writes after an answer are finished first (for up to `WRITES_DRAIN_S`)."""
         if self._writes:
+            self._begin_writes()
             _, late = await asyncio.wait(set(self._writes), timeout=WRITES_DRAIN_S)
             for task in late:
                 task.cancel()
@@ -193,9 +196,7 @@ class CustomerService:
             remembered = self._from_memory(key, addresses)
             if remembered is not None:
                 return remembered
-            pending = self._pending.get(key)
-            if pending is not None:  # a fetch being stored: its result is what to read
-                await asyncio.wait([pending])
+            await self._write_of(key)  # a fetch being stored: its result is what to read
             # Concurrent callers share one store read as they share one upstream fetch.
             stored = await self._reads.run(key, lambda: self._fresh_from_store(key, addresses))
             if stored is not None:
@@ -327,8 +328,11 @@ class CustomerService:
         if len(self._writes) >= MAX_WRITES_BEHIND:
             return False
 
+        begin = asyncio.Event()
+
         async def store() -> None:
             try:
+                await begin.wait()
                 await self._write(addresses, view, raw, whole=True)
             except Exception as exc:  # the answer was sent: never lost silently
                 self.store_writes_failed += 1
@@ -342,19 +346,40 @@ class CustomerService:
                 await self._on_refresh(addresses)
 
         task = asyncio.create_task(store())
-        self._writes.add(task)
+        self._writes[task] = begin
         self._pending[key] = task
         task.add_done_callback(lambda done: self._stored(key, done))
+        after_answer(begin.set)
         return True
+
+    async def written(self, emails: list[str]) -> None:
+        """Wait until this customer's last fetch is in the store, for a caller that
+        reads the store next (its write may otherwise wait for the caller's answer)."""
+        await self._write_of(_key(usable_emails(emails)[: self.options.max_emails]))
+
+    async def _write_of(self, key: str) -> None:
+        """Wait for the write of this customer's fetch, if one is under way; begun now
+        if it was held for an answer (perhaps the waiting caller's own)."""
+        pending = self._pending.get(key)
+        if pending is not None:
+            self._begin_writes(pending)
+            await asyncio.wait([pending])
+
+    def _begin_writes(self, only: asyncio.Task[None] | None = None) -> None:
+        """Begin writes still held back for their answer, which a caller now waits for."""
+        for task, begin in self._writes.items():
+            if only is None or task is only:
+                begin.set()
 
     async def settled(self) -> None:
         """Wait for the writes of answers already sent (a fetch is answered before it
         is stored): then the store, and what was decided from it, holds every fetch."""
         while self._writes:
+            self._begin_writes()
             await asyncio.wait(set(self._writes))
 
     def _stored(self, key: str, task: asyncio.Task[None]) -> None:
-        self._writes.discard(task)
+        self._writes.pop(task, None)
         if self._pending.get(key) is task:
             del self._pending[key]
         if task.cancelled():  # shutting down past the drain's bound

@@ -467,7 +467,9 @@ class GladlyRerouter:
                 )
             return Placement(conversation_id, "no_email")
         routed = await route_customer(self.routing, self.customers, self.store, emails)
-        # The standing outcome, baseline or change, is what places the conversation.
+        # The standing outcome, baseline or change, is what places the conversation;
+        # it is read from the store, so what the lookup fetched must be there first.
+        await self.customers.written(routed.emails)
         await self.rerouter.reroute(routed.emails, cause="refresh")
         async with self.store.session() as session:
             row = await db.save_gladly_conversation(
