@@ -175,6 +175,13 @@ async def test_work_beside_the_lookup_waits_until_its_first_requests_are_sent() 
     await rig.tracking.aclose()
 
 
+async def test_the_returns_lists_leave_before_the_orders_query(rig: Rig) -> None:
+    # The notes requests wait on the lists; the orders need nothing more after theirs.
+    await rig.lookup(demo_emails())
+    first = [r[1] for r in rig.requests()][: len(demo_emails()) + 1]
+    assert first == ["/api/v2/returns"] * len(demo_emails()) + ["/graphql"]
+
+
 async def test_profile_without_email_makes_no_request(rig: Rig) -> None:
     with pytest.raises(InvalidInput, match="does not have any email addresses"):
         await rig.lookup(["", "  "])

@@ -87,10 +87,12 @@ async def lookup_customer(
     state = _Gather(emails=addresses, since=now - timedelta(days=options.returns_days))
 
     async with asyncio.TaskGroup() as tasks:
-        if orders_source is not None and options.max_orders > 0:
-            tasks.create_task(_fetch_orders(state, orders_source, options))
+        # Tasks start in the order made: the returns lists first, as the notes requests
+        # wait on them (the answer's critical path); the orders need one round trip.
         for email in addresses:
             tasks.create_task(_fetch_returns(state, returns_source, options, email, tasks))
+        if orders_source is not None and options.max_orders > 0:
+            tasks.create_task(_fetch_orders(state, orders_source, options))
         if requests_sent is not None:
             # Set on the loop's next turn, after each task's first steps send their
             # requests (set now, its waiters would run first; the test says so).
