@@ -180,6 +180,38 @@ async def test_timeout_then_success(http: UpstreamHTTP, mock: respx.MockRouter) 
     assert route.call_count == 2
 
 
+async def test_a_request_is_the_one_the_client_would_build() -> None:
+    # Sent through the client's transport directly: the same URL joining (a base with a
+    # path, a path with its own query), headers, JSON body and timeouts as
+    # `httpx.AsyncClient.request` would give.
+    http = UpstreamHTTP(
+        service="Loop Returns",
+        base_url=f"{BASE}/shop-api/",
+        token=SECRET,
+        auth_header="X-Authorization",
+        settings=make_settings(http_connect_timeout_s=1.5, http_read_timeout_s=4.0),
+    )
+    path = "/api/v2/returns?customer_email=a%2Bb%40example.com&limit=10"
+    with respx.mock(assert_all_called=True) as router:
+        route = router.post(url__startswith=f"{BASE}/shop-api/api/v2/returns").mock(
+            return_value=httpx.Response(200, json={"ok": True})
+        )
+        answer = await http.request("POST", path, endpoint="x.post", json_body={"n": 1})
+    await http.aclose()
+    assert answer.body == {"ok": True}
+    sent = route.calls.last.request
+    expected = httpx.AsyncClient(
+        base_url=f"{BASE}/shop-api/",
+        headers={"X-Authorization": SECRET, "Accept": "application/json"},
+        timeout=httpx.Timeout(connect=1.5, read=4.0, write=4.0, pool=4.0),
+    ).build_request("POST", path, json={"n": 1})
+    assert str(sent.url) == str(expected.url)
+    assert sent.url.query == b"customer_email=a%2Bb%40example.com&limit=10"
+    assert sent.headers.multi_items() == expected.headers.multi_items()
+    assert sent.content == expected.content == b'{"n":1}'
+    assert sent.extensions["timeout"] == {"connect": 1.5, "read": 4.0, "write": 4.0, "pool": 4.0}
+
+
 async def test_a_call_answered_at_once_builds_no_retry_context(
     http: UpstreamHTTP, mock: respx.MockRouter, monkeypatch: pytest.MonkeyPatch
 ) -> None:
