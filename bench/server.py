@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+import functools
 import os
 import socket
 import subprocess
@@ -43,14 +45,47 @@ def wait_until_up(url: str, proc: subprocess.Popen[bytes], seconds: float = 30) 
         time.sleep(0.1)
 
 
+@functools.cache  # the cores this run was given, before any pinning
+def cores() -> tuple[set[int], set[int]] | None:
+    """The machine's cores split as across machines: the first for the service being
+    measured, the rest for the stand-ins of its callers and of Loop (this process, wrk,
+    the sandbox). Otherwise the OS may run a client on the service's core in the middle
+    of an answer, a cost no deployment has. None (placement left to the OS) with one
+    core, or when `BENCH_PIN=0`."""
+    if os.environ.get("BENCH_PIN") == "0" or not hasattr(os, "sched_setaffinity"):
+        return None
+    cpus = sorted(os.sched_getaffinity(0))
+    return ({cpus[0]}, set(cpus[1:])) if len(cpus) > 1 else None
+
+
+def _pin(pid: int, cpus: set[int]) -> None:
+    """Every thread of `pid` (threads made later inherit their maker's cores)."""
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        with contextlib.suppress(ProcessLookupError):
+            os.sched_setaffinity(int(task.name), cpus)
+
+
 @contextmanager
 def serving(
-    command: list[str], env: dict[str, str], health: str, *, cwd: Path | None = None
+    command: list[str],
+    env: dict[str, str],
+    health: str,
+    *,
+    cwd: Path | None = None,
+    measured: bool = False,
 ) -> Iterator[subprocess.Popen[bytes]]:
-    """`command` in its own process until the block ends, once `health` answers 200."""
+    """`command` in its own process until the block ends, once `health` answers 200.
+    `measured`: the service under measure, on its own core (`cores`)."""
+    split = cores()
+    if split is not None:
+        _pin(os.getpid(), split[1])  # this process and what it starts: the stand-ins
     proc = subprocess.Popen(command, env=env, cwd=cwd, stderr=subprocess.PIPE)
     try:
+        if split is not None and measured:
+            _pin(proc.pid, split[0])
         wait_until_up(health, proc)
+        if split is not None and measured:
+            _pin(proc.pid, split[0])  # and the threads it started meanwhile
         yield proc
     finally:
         proc.terminate()
@@ -100,5 +135,5 @@ def running_service(
     )
     command = [sys.executable, "-m", "loopdesk", "serve", "--port", str(port)]
     url = f"http://127.0.0.1:{port}"
-    with serving(command, env, f"{url}/healthz", cwd=workdir) as proc:
+    with serving(command, env, f"{url}/healthz", cwd=workdir, measured=True) as proc:
         yield url, proc.pid

@@ -47,7 +47,7 @@ def uvicorn_app(target: str, env: dict[str, str], cwd: Path) -> Iterator[tuple[s
     repo = Path(__file__).resolve().parents[1]
     full_env = {**child_env(), "PYTHONPATH": os.pathsep.join([str(SRC), str(repo)]), **env}
     url = f"http://127.0.0.1:{port}"
-    with serving(command, full_env, f"{url}/healthz", cwd=cwd) as proc:
+    with serving(command, full_env, f"{url}/healthz", cwd=cwd, measured=True) as proc:
         yield url, proc.pid
 
 

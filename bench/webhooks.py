@@ -121,7 +121,8 @@ def running_serve(database_url: str, src: Path, cwd: Path) -> Iterator[str]:
     port = free_port()
     command = [sys.executable, "-m", "loopdesk", "serve", "--port", str(port)]
     url = f"http://127.0.0.1:{port}"
-    with serving(command, service_env(database_url, src), f"{url}/healthz", cwd=cwd):
+    env = service_env(database_url, src)
+    with serving(command, env, f"{url}/healthz", cwd=cwd, measured=True):
         yield url
 
 
