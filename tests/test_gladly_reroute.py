@@ -447,6 +447,18 @@ async def _moves(client: httpx.AsyncClient, auth: dict[str, str]) -> list[dict[s
     return items
 
 
+async def _audited_moves(
+    client: httpx.AsyncClient, auth: dict[str, str], count: int
+) -> list[dict[str, Any]]:
+    """The moves once `count` are audited: a move's audit entry follows its note."""
+
+    async def audited() -> bool:
+        return len(await _moves(client, auth)) >= count
+
+    await _until(audited)
+    return await _moves(client, auth)
+
+
 async def test_a_refund_pushed_past_a_week_by_a_loop_webhook_moves_the_conversation(
     service: tuple[Any, httpx.AsyncClient, dict[str, str]],
 ) -> None:
@@ -492,7 +504,7 @@ async def test_a_refund_pushed_past_a_week_by_a_loop_webhook_moves_the_conversat
     (note,) = simulator.notes(conversation_id)
     assert "queue returns-priority" in note and "rule refund-waiting-a-week" in note
     assert "refund_pending_days = 9" in note and "refund_pending = true" in note
-    (move,) = await _moves(client, auth)
+    (move,) = await _audited_moves(client, auth, 1)
     assert move["ok"] is True and move["key"] == "gladly"
     assert move["inputs"] == {
         "conversationId": conversation_id,
@@ -553,12 +565,7 @@ async def test_a_new_conversation_in_the_wrong_inbox_is_moved_at_once_and_a_scan
         "assignee": {"inboxId": inbox_id("returns-priority")}
     }
     await _until(lambda: len(simulator.notes(conversation["id"])) == 2)
-
-    async def both_audited() -> bool:  # the move's audit entry follows its note
-        return len(await _moves(client, auth)) == 2
-
-    await _until(both_audited)
-    moves = await _moves(client, auth)
+    moves = await _audited_moves(client, auth, 2)
     assert [m["inputs"]["cause"] for m in moves] == ["routing.changed", "CONVERSATION/CREATED"]
     assert await gladly.sweep() == []  # placed: nothing left to do
 
@@ -616,7 +623,7 @@ async def test_an_event_gladly_cannot_serve_now_is_kept_and_applied_later(
     assert simulator.conversations[conversation["id"]]["inboxId"] == inbox_id("returns")
     async with app.state.store.reader() as session:
         assert await db.gladly_event_counts(session) == {"received": 0, "applied": 1, "failed": 0}
-    (move,) = await _moves(client, auth)
+    (move,) = await _audited_moves(client, auth, 1)
     assert move["ok"] is True
 
 
@@ -666,7 +673,7 @@ async def test_a_closed_event_takes_the_conversation_out_of_the_sweep_until_it_r
     assert await simulator.send(reopened) == 200
     (patch,) = simulator.requests("PATCH")
     assert patch.body == {"assignee": {"inboxId": inbox_id("returns-priority")}}
-    (move,) = await _moves(client, auth)
+    (move,) = await _audited_moves(client, auth, 1)
     assert move["inputs"]["cause"] == "CONVERSATION/REOPENED"
 
 
