@@ -58,6 +58,13 @@ def cores() -> tuple[set[int], set[int]] | None:
     return ({cpus[0]}, set(cpus[1:])) if len(cpus) > 1 else None
 
 
+def wrk_threads() -> int:
+    """One wrk thread per core the stand-ins run on: a second thread sharing a core
+    would hold half the connections' answers unread while it waits for its turn."""
+    split = cores()
+    return len(split[1]) if split is not None else 2
+
+
 def _pin(pid: int, cpus: set[int]) -> None:
     """Every thread of `pid` (threads made later inherit their maker's cores)."""
     for task in Path(f"/proc/{pid}/task").iterdir():

@@ -18,7 +18,7 @@ from typing import Any
 import httpx
 
 from bench.load import GUIDE_CUSTOMER, wrk_ms
-from bench.server import SRC, child_env, free_port, serving
+from bench.server import SRC, child_env, free_port, serving, wrk_threads
 from bench.webhooks import measure_on as measure_webhooks
 
 KEY = "bench-api-key-0123456789"
@@ -92,7 +92,7 @@ def _wrk(url: str, clients: int, seconds: float, json_body: Any = None) -> dict[
     out = subprocess.run(
         [
             "wrk",
-            "-t2",
+            f"-t{wrk_threads()}",
             f"-c{clients}",
             f"-d{max(1, int(seconds))}s",
             "--latency",

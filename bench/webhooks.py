@@ -32,7 +32,7 @@ from typing import Any
 import httpx
 
 from bench.load import drive, wrk_ms
-from bench.server import SRC, child_env, free_port, serving
+from bench.server import SRC, child_env, free_port, serving, wrk_threads
 from loopdesk import store as db
 from loopdesk.domain.webhooks import signature
 
@@ -151,7 +151,7 @@ def load(url: str, bodies: Path, clients: int, seconds: float) -> dict[str, Any]
 
 
 def _wrk(url: str, bodies: Path, clients: int, seconds: float) -> dict[str, Any]:
-    threads = 2
+    threads = wrk_threads()
     script = bodies.with_suffix(".lua")
     script.write_text(LUA)
     out = subprocess.run(
