@@ -11,7 +11,7 @@ import httpx
 import structlog
 from fastapi import FastAPI
 
-from loopdesk import __version__
+from loopdesk import __version__, heap
 from loopdesk import store as db
 from loopdesk.api.answer_first import AnswerFirst
 from loopdesk.api.errors import install_error_handlers
@@ -45,6 +45,11 @@ from loopdesk.settings import WEBHOOK_SECRET_SETTING, Settings
 from loopdesk.web import install as install_console
 
 log = structlog.get_logger(__name__)
+
+
+async def _warm_up() -> None:
+    await asyncio.to_thread(default_classifier)
+    heap.freeze()
 
 
 def create_app(
@@ -85,8 +90,9 @@ def create_app(
                 notice=f"every Loop webhook is refused with 401 until {WEBHOOK_SECRET_SETTING}"
                 " holds the secret(s) of the webhook subscriptions",
             )
-        # The guide's classifier trains in a thread now, not on the first message.
-        warming = asyncio.create_task(asyncio.to_thread(default_classifier))
+        # The guide's classifier trains in a thread now, not on the first message;
+        # then start-up's objects leave the collector's full scans.
+        warming = asyncio.create_task(_warm_up())
         # Loop's webhooks are applied after their answer; what a crash or an outage
         # left `received` is applied now, beside requests, and swept periodically.
         services.webhooks.outcome_listeners.append(app.state.metrics.webhook_applied)
@@ -134,6 +140,7 @@ def create_app(
                 task.cancel()
                 with contextlib.suppress(BaseException):
                     await task
+            heap.thaw()
             if receiver is not None and upstream.sandbox is not None:
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(upstream.sandbox.state.webhook_tasks_drained(), 5)
