@@ -164,13 +164,13 @@ def create_app(
     # ... and a bad rules file here.
     app.state.routing = RoutingConfig.from_settings(settings, policy=policy)
     install_error_handlers(app)
-    # Innermost: a held lookup's answer still passes the size limit and the metrics.
+    # Innermost: a store write after a lookup begins once the answer has left (the
+    # layers outside only pass it on); a held answer, which writes nothing, skips it.
+    app.add_middleware(AnswerFirst)
+    # A held lookup's answer still passes the size limit and the metrics.
     app.add_middleware(HeldLookups, service=app)
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
-
     app.add_middleware(RequestMetrics, metrics=metrics)
-    # Outermost: a store write after a lookup begins once the answer has left.
-    app.add_middleware(AnswerFirst)
 
     if upstream.sandbox is not None:
         # The same sandbox the clients use in-process, also reachable over HTTP; its
