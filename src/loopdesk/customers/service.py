@@ -365,10 +365,12 @@ class CustomerService:
             self._begin_writes(pending)
             await asyncio.wait([pending])
 
-    def _begin_writes(self, only: asyncio.Task[None] | None = None) -> None:
-        """Begin writes still held back for their answer, which a caller now waits for."""
-        for task, begin in self._writes.items():
-            if only is None or task is only:
+    def _begin_writes(self, *tasks: asyncio.Task[None]) -> None:
+        """Begin writes (these, else all) still held back for their answer: a caller
+        now waits for them."""
+        for task in tasks or list(self._writes):
+            begin = self._writes.get(task)
+            if begin is not None:
                 begin.set()
 
     async def settled(self) -> None:
