@@ -114,6 +114,33 @@ async def test_a_lookup_waiting_for_a_write_held_for_its_own_answer_begins_it(
     assert [r.id for r in second.returns] == [r.id for r in first.returns]
 
 
+async def test_one_customers_writes_land_in_the_order_of_their_fetches(svc: Service) -> None:
+    # Two fetches of one customer answered in turn: the second's write (and its
+    # re-routing) waits until the first's is done, whatever the database's timing.
+    customers = _customers(svc)
+    order: list[str] = []
+    first_may_finish = asyncio.Event()
+    original = customers._write
+
+    async def recorded(*args: Any, whole: bool) -> None:
+        n = sum(1 for e in order if e.startswith("start")) + 1
+        order.append(f"start {n}")
+        if n == 1:
+            await first_may_finish.wait()
+        await original(*args, whole=whole)
+        order.append(f"end {n}")
+
+    customers._write = recorded  # type: ignore[method-assign]
+    fresh = {"Cache-Control": "no-cache"}
+    assert (await svc.lookup(*demo_emails(), **fresh)).status_code == 200
+    assert (await svc.lookup(*demo_emails(), **fresh)).status_code == 200
+    await asyncio.sleep(0.05)
+    assert order == ["start 1"]  # the second write waits for the first
+    first_may_finish.set()
+    await asyncio.wait_for(customers.settled(), timeout=10)
+    assert order == ["start 1", "end 1", "start 2", "end 2"]
+
+
 async def test_a_failed_write_after_the_answer_is_logged_and_counted(svc: Service) -> None:
     customers = _customers(svc)
 

@@ -300,6 +300,7 @@ class CustomerService:
             view = view.model_copy(update={"exceptions_granted": await granted})
             # A field Loop sent unreadable is shown blank: the fetch itself is complete.
             if any(e.source != "fields" for e in view.meta.errors):
+                await self._write_of(key)  # an earlier fetch's write lands first
                 await self._write(addresses, view, raw, whole=False)
                 return await self._fill_from_store(addresses, view)
             behind = self._store_behind(key, addresses, view, raw, then)
@@ -329,10 +330,19 @@ class CustomerService:
             return False
 
         begin = asyncio.Event()
+        # One customer's writes land in the order of their fetches, each with its
+        # re-routing done (an older write landing last would undo a newer one, and a
+        # re-route reads the store as it is then). The one before is begun now: this
+        # write's answer is going out, so its answer has gone or goes with it.
+        previous = self._pending.get(key)
+        if previous is not None:
+            self._begin_writes(previous)
 
         async def store() -> None:
             try:
                 await begin.wait()
+                if previous is not None:
+                    await asyncio.wait([previous])
                 await self._write(addresses, view, raw, whole=True)
             except Exception as exc:  # the answer was sent: never lost silently
                 self.store_writes_failed += 1
