@@ -210,6 +210,19 @@ async def test_a_request_is_the_one_the_client_would_build() -> None:
     assert sent.headers.multi_items() == expected.headers.multi_items()
     assert sent.content == expected.content == b'{"n":1}'
     assert sent.extensions["timeout"] == {"connect": 1.5, "read": 4.0, "write": 4.0, "pool": 4.0}
+    # A path without its leading slash joins the base as the client joins it.
+    with respx.mock(assert_all_called=True) as router:
+        bare = router.get(f"{BASE}/shop-api/api/v1/x").mock(return_value=httpx.Response(200))
+        http = UpstreamHTTP(
+            service="Loop Returns",
+            base_url=f"{BASE}/shop-api",
+            token=SECRET,
+            auth_header="X-Authorization",
+            settings=make_settings(),
+        )
+        await http.request("GET", "api/v1/x", endpoint="x.get")
+        await http.aclose()
+    assert bare.call_count == 1
 
 
 async def test_a_call_answered_at_once_builds_no_retry_context(

@@ -328,7 +328,7 @@ class UpstreamHTTP:
         Loop's APIs do not use and which costs about a quarter of a request's CPU."""
         request = httpx.Request(
             method,
-            self._base_url + path,
+            self._base_url + "/" + path.lstrip("/"),
             headers=self._client.headers,
             json=json_body,
             extensions=self._extensions,
